@@ -1,0 +1,107 @@
+/**
+ * @module `opsconn node`: load and validate the node config, start the node, and stop it cleanly on
+ * SIGTERM/SIGINT within the shutdown grace period.
+ */
+import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import { ConfigError, parseConfigText, parseNodeConfig, type NodeConfig } from "../config/node-config.ts";
+import { Logger } from "../log/logger.ts";
+import { ConnectorNode } from "../node/connector-node.ts";
+import { lifecycle } from "../constants.ts";
+import { UsageError } from "./usage.ts";
+
+export const nodeHelp = `Usage: opsconn node [--config FILE] [options]
+
+Runs one connector node. Flags override the config file; the file (YAML or JSON) takes the same
+keys as the flags in camelCase: nodeId, host, port, dataDir, logLevel.
+
+Options:
+  -c, --config FILE      node config file (YAML or JSON)
+      --node-id ID       this node's stable id              (default node-1)
+      --host HOST        listen address                     (default 127.0.0.1)
+      --port PORT        HTTP port, 0 picks a free one       (default 30005)
+      --data-dir DIR     where the libSQL files live         (default ./data)
+      --log-level LEVEL  debug | info | warn | error         (default info)
+  -h, --help             show this help
+`;
+
+/** Parses argv and files into a validated config; throws UsageError naming every problem. */
+export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      config: { type: "string", short: "c" },
+      "node-id": { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      "data-dir": { type: "string" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return "help";
+  const fromFile = values.config === undefined ? undefined : readConfigFile(values.config);
+  const flags: Record<string, unknown> = {};
+  if (values["node-id"] !== undefined) flags["nodeId"] = values["node-id"];
+  if (values.host !== undefined) flags["host"] = values.host;
+  if (values.port !== undefined) flags["port"] = /^\d+$/.test(values.port) ? Number(values.port) : values.port;
+  if (values["data-dir"] !== undefined) flags["dataDir"] = values["data-dir"];
+  if (values["log-level"] !== undefined) flags["logLevel"] = values["log-level"];
+  const result = parseNodeConfig([fromFile, flags]);
+  if (!result.ok) throw new UsageError(`invalid node config: ${result.problems.join("; ")}`);
+  return result.config;
+}
+
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return parseConfigText(text, path);
+  } catch (error) {
+    throw new UsageError((error as ConfigError).message);
+  }
+}
+
+export async function runNode(argv: readonly string[]): Promise<number> {
+  const config = resolveNodeConfig(argv);
+  if (config === "help") {
+    process.stdout.write(nodeHelp);
+    return 0;
+  }
+  const log = new Logger({ node: config.nodeId, level: config.logLevel });
+  const node = new ConnectorNode(config, log);
+  try {
+    await node.start();
+  } catch (error) {
+    await node.stop();
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+  await waitForSignal(log);
+  const forced = setTimeout(() => {
+    log.error("shutdown exceeded grace period; exiting", { graceMs: lifecycle.shutdownGraceMs });
+    process.exit(1);
+  }, lifecycle.shutdownGraceMs);
+  await node.stop();
+  clearTimeout(forced);
+  return 0;
+}
+
+function waitForSignal(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const handle = (signal: NodeJS.Signals) => {
+      log.info("shutting down", { signal });
+      process.off("SIGTERM", handle);
+      process.off("SIGINT", handle);
+      resolve();
+    };
+    process.on("SIGTERM", handle);
+    process.on("SIGINT", handle);
+  });
+}

@@ -1,0 +1,20 @@
+/** @module Liveness (`/healthz`) and the node's self-description (`/api/v1/status`). */
+import { Hono } from "hono";
+
+export interface NodeStatus {
+  readonly nodeId: string;
+  readonly version: string;
+  readonly uptimeMs: number;
+  readonly dataDir: string;
+}
+
+export interface StatusSource {
+  status(): NodeStatus;
+}
+
+export function statusRoutes(source: StatusSource): Hono {
+  const routes = new Hono();
+  routes.get("/healthz", (c) => c.json({ status: "ok" }));
+  routes.get("/api/v1/status", (c) => c.json(source.status()));
+  return routes;
+}

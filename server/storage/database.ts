@@ -1,0 +1,56 @@
+/**
+ * @module Opens the node's libSQL file through drizzle, sets durability, and applies migrations.
+ *
+ * Durability: WAL journal with synchronous=FULL, so every committed transaction is fsynced to the WAL
+ * before the commit returns. Nothing the node acknowledges may rest on an unsynced write; group
+ * commit (many Raft entries per transaction) is how throughput is won, not weaker syncing.
+ */
+import { createClient, type Client } from "@libsql/client";
+import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
+import { join } from "node:path";
+import * as schema from "./schema.ts";
+import { loadMigrations } from "./migrations.ts";
+
+export type Database = LibSQLDatabase<typeof schema>;
+
+export interface OpenDatabase {
+  readonly client: Client;
+  readonly db: Database;
+  readonly path: string;
+  close(): void;
+}
+
+const migrationsTable = "__drizzle_migrations";
+
+export async function openDatabase(dataDir: string): Promise<OpenDatabase> {
+  const path = join(dataDir, "opsconn.db");
+  const client = createClient({ url: `file:${path}` });
+  try {
+    await client.execute("PRAGMA journal_mode = WAL");
+    await client.execute("PRAGMA synchronous = FULL");
+    await client.execute("PRAGMA foreign_keys = ON");
+    await client.execute("PRAGMA busy_timeout = 5000");
+    await migrate(client);
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  return { client, db: drizzle(client, { schema }), path, close: () => client.close() };
+}
+
+/** drizzle's migration bookkeeping (same table and hashes), applied in one atomic batch. */
+async function migrate(client: Client): Promise<number> {
+  await client.execute(`CREATE TABLE IF NOT EXISTS ${migrationsTable} (id INTEGER PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
+  const last = await client.execute(`SELECT created_at FROM ${migrationsTable} ORDER BY created_at DESC LIMIT 1`);
+  const lastCreatedAt = last.rows.length > 0 ? Number(last.rows[0]!["created_at"]) : -1;
+  const pending = (await loadMigrations()).filter((m) => m.createdAtMs > lastCreatedAt);
+  if (pending.length === 0) return 0;
+  await client.batch(
+    pending.flatMap((m) => [
+      ...m.statements.map((sql) => ({ sql, args: [] })),
+      { sql: `INSERT INTO ${migrationsTable} (hash, created_at) VALUES (?, ?)`, args: [m.hash, m.createdAtMs] },
+    ]),
+    "write",
+  );
+  return pending.length;
+}

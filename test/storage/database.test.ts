@@ -1,0 +1,40 @@
+/** A real libSQL file: durability pragmas, idempotent migrations, data directory ownership. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { openDatabase } from "../../server/storage/database.ts";
+import { loadMigrations } from "../../server/storage/migrations.ts";
+import { claimDataDir, DataDirOwnedError } from "../../server/storage/node-meta.ts";
+import { cleanupAll, tempDir } from "../support/node-process.ts";
+
+afterAll(cleanupAll);
+
+describe("openDatabase", () => {
+  test("uses WAL with synchronous=FULL", async () => {
+    const open = await openDatabase(tempDir());
+    expect((await open.client.execute("PRAGMA journal_mode")).rows[0]?.[0]).toBe("wal");
+    expect((await open.client.execute("PRAGMA synchronous")).rows[0]?.[0]).toBe(2); // 2 = FULL
+    open.close();
+  });
+
+  test("applies every migration once, across reopenings", async () => {
+    const dir = tempDir();
+    const expected = (await loadMigrations()).length;
+    expect(expected).toBeGreaterThan(0);
+    for (let i = 0; i < 2; i++) {
+      const open = await openDatabase(dir);
+      const rows = await open.client.execute("SELECT count(*) FROM __drizzle_migrations");
+      expect(Number(rows.rows[0]?.[0])).toBe(expected);
+      open.close();
+    }
+  });
+
+  test("a data directory belongs to the first node that claims it", async () => {
+    const dir = tempDir();
+    const first = await openDatabase(dir);
+    expect(await claimDataDir(first.db, { nodeId: "a", nowMs: 1 })).toBe("claimed");
+    first.close();
+    const again = await openDatabase(dir);
+    expect(await claimDataDir(again.db, { nodeId: "a", nowMs: 2 })).toBe("reopened");
+    expect(claimDataDir(again.db, { nodeId: "b", nowMs: 3 })).rejects.toThrow(DataDirOwnedError);
+    again.close();
+  });
+});

@@ -2,7 +2,7 @@
  * @module The libSQL schema, in drizzle's terms. `npm run db:generate` turns changes here into a
  * SQL migration in migrations/ (committed; never hand-edited), applied at boot.
  */
-import { sqliteTable, text, integer } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, blob } from "drizzle-orm/sqlite-core";
 
 /**
  * Facts about this data directory itself. `node_id` binds the directory to one node, so a node
@@ -12,4 +12,45 @@ export const nodeMeta = sqliteTable("node_meta", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
   updatedAtMs: integer("updated_at_ms").notNull(),
+});
+
+/**
+ * The Raft log after the latest snapshot. `checksum` is a CRC-32 over (index, term, type, data), so
+ * corruption under SQLite's own checks (bit rot, a bad copy) is caught when the log is loaded.
+ */
+export const raftEntries = sqliteTable("raft_entries", {
+  index: integer("idx").primaryKey(),
+  term: integer("term").notNull(),
+  /** 0 = normal, 1 = conf-change (see EntryType). */
+  type: integer("type").notNull(),
+  data: blob("data", { mode: "buffer" }).notNull(),
+  checksum: integer("checksum").notNull(),
+});
+
+/** The single row (id = 1) of Raft hard state: current term, vote, commit index (Raft Fig. 2). */
+export const raftHardState = sqliteTable("raft_hard_state", {
+  id: integer("id").primaryKey(),
+  term: integer("term").notNull(),
+  votedFor: text("voted_for"),
+  commit: integer("commit_index").notNull(),
+});
+
+/** The single row (id = 1) holding the latest snapshot the log was compacted to. */
+export const raftSnapshot = sqliteTable("raft_snapshot", {
+  id: integer("id").primaryKey(),
+  index: integer("idx").notNull(),
+  term: integer("term").notNull(),
+  /** JSON ConfState: { voters, learners }. */
+  confState: text("conf_state").notNull(),
+  data: blob("data", { mode: "buffer" }).notNull(),
+  checksum: integer("checksum").notNull(),
+});
+
+/**
+ * The single row (id = 1) recording the last applied log index. State-machine tables are written in
+ * the same transaction that moves it, so an entry is applied exactly once across crashes.
+ */
+export const raftApplied = sqliteTable("raft_applied", {
+  id: integer("id").primaryKey(),
+  applied: integer("applied_index").notNull(),
 });

@@ -26,12 +26,30 @@ export const raftTuning = {
   snapshotTrailingEntries: 1024,
   /** Bytes of committed entries handed out in one Ready (at least one entry always). */
   applyBytesMax: 4 * 1024 * 1024,
+  /** A `snap` unanswered for this many election timeouts is presumed lost and sent again. */
+  snapshotRetryElections: 2,
   /** Longest node id accepted in an encoded ConfChange (bytes of UTF-8). */
   nodeIdBytesMax: 255,
 } as const;
 
 assert(raftTuning.heartbeatTicks < raftTuning.electionTicks, "heartbeats must come faster than election timeouts");
 assert(raftTuning.applyBytesMax >= raftLimits.appendBytesMax, "a Ready applies at least what one append carries");
+
+/**
+ * Raft timing in the node shell. Failover = the followers' election timeout + one (pre)vote round
+ * trip + the new leader's first commit. Ticks of 25 ms with a 12-tick base give randomized election
+ * timeouts of 300-600 ms (Raft §5.2: randomized in [e, 2e)), which keeps failover well under a
+ * second, while heartbeats every 2 ticks (50 ms) leave 6+ missed heartbeats of slack before a
+ * follower gives up: an fsync stall or a GC pause of 100-200 ms does not start an election.
+ */
+export const raftTiming = {
+  tickMs: 25,
+  electionTicks: 12,
+  heartbeatTicks: 2,
+  snapshotEveryEntries: 10_000,
+} as const;
+
+assert(raftTiming.heartbeatTicks * 4 <= raftTiming.electionTicks, "several heartbeats must fit in one election timeout");
 
 /** HTTP limits. */
 export const httpLimits = {
@@ -62,3 +80,53 @@ assert(
   "the largest hash batch (header, offsets, outputs, data) must fit linear memory with room for static data",
 );
 assert(wasmLimits.memoryBytesMax <= 4 * 1024 * 1024 * 1024 - 65536, "wasm32 linear memory ends below 4 GiB");
+
+/** Peer-link transport (server/transport/): frames, queues, handshake and reconnect figures. */
+export const transportLimits = {
+  /** Largest frame either side encodes or accepts; a `snap` message must fit in one frame. */
+  frameBytesMax: 64 * 1024 * 1024,
+  /** Flush packs queued Raft messages into frames of about this size (one bigger message goes alone). */
+  frameBatchBytesTarget: 1024 * 1024,
+  /** Raft messages in one frame, and entries in one `app` message: bounds decode loops. */
+  frameMessagesMax: 65_536,
+  entriesPerMessageMax: 1_000_000,
+  /** Node ids in one encoded ConfState (voters + learners each). */
+  confStateNodesMax: 1024,
+  /** Bytes of a heartbeat's ReadIndex context string. */
+  contextBytesMax: 1024,
+  /** Bytes of the human-readable reason in an auth-fail frame. */
+  reasonBytesMax: 256,
+  /** Frames before authentication are tiny; anything bigger is refused unread. */
+  handshakeFrameBytesMax: 1024,
+  /** Random challenge bytes per side per connection; HMAC-SHA256 proofs are 32 bytes. */
+  nonceBytes: 32,
+  /** Shortest cluster secret accepted (bytes); HMAC keys shorter than this are guessable. */
+  secretBytesMin: 16,
+  /** A connection that has not authenticated within this bound is closed. */
+  handshakeTimeoutMs: 5000,
+  /** Unauthenticated inbound connections at once; more are closed at once (cheap DoS bound). */
+  handshakesPendingMax: 64,
+  /** Raft messages waiting for one peer; beyond this new messages are dropped and counted. */
+  queueMessagesMax: 4096,
+  /** Encoded bytes waiting for one peer (same drop rule). */
+  queueBytesMax: 96 * 1024 * 1024,
+  /** Stop flushing into a socket whose unsent buffer exceeds this (WebSocket backpressure). */
+  socketBufferedBytesMax: 8 * 1024 * 1024,
+  /** Re-check a backpressured socket after this delay. */
+  backpressureRetryMs: 5,
+  /** Reconnect backoff: base doubles per failed attempt up to the max; jitter is in [d/2, d). */
+  reconnectDelayMinMs: 50,
+  reconnectDelayMaxMs: 5000,
+  /** Outstanding app requests across all peers. */
+  appRequestsPendingMax: 4096,
+  /** Longest timeout a caller may ask of request(). */
+  appRequestTimeoutMsMax: 60_000,
+} as const;
+
+assert(transportLimits.frameBatchBytesTarget <= transportLimits.frameBytesMax, "a batch target beyond the frame limit can never be met");
+assert(raftLimits.appendBytesMax < transportLimits.frameBatchBytesTarget * 2, "one full append should fit about one batch");
+assert(transportLimits.frameBytesMax <= transportLimits.queueBytesMax, "the queue must hold at least one largest frame");
+assert(raftLimits.inflightBytesMax <= transportLimits.queueBytesMax, "the queue must hold a full pipelining window of appends");
+assert(raftLimits.inflightMessagesMax <= transportLimits.queueMessagesMax, "the queue must hold a full pipelining window of messages");
+assert(raftTuning.nodeIdBytesMax <= transportLimits.handshakeFrameBytesMax / 4, "a hello with two node ids must fit a handshake frame");
+assert(transportLimits.reconnectDelayMinMs <= transportLimits.reconnectDelayMaxMs, "backoff floor above its ceiling");

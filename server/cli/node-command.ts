@@ -13,7 +13,13 @@ import { UsageError } from "./usage.ts";
 export const nodeHelp = `Usage: opsconn node [--config FILE] [options]
 
 Runs one connector node. Flags override the config file; the file (YAML or JSON) takes the same
-keys as the flags in camelCase: nodeId, host, port, dataDir, logLevel.
+keys as the flags in camelCase (nodeId, host, port, dataDir, logLevel, advertise, initialCluster as
+a map, join, clusterSecret) plus the Raft timing keys tickMs, electionTicks, heartbeatTicks and
+snapshotEveryEntries. The cluster secret may also come from OPSCONN_CLUSTER_SECRET, which keeps it
+out of the process list.
+
+Without --initial-cluster or --join a node founds a group of its own. Founders all get the same
+--initial-cluster; a node added later with 'opsconn cluster add' starts with --join.
 
 Options:
   -c, --config FILE      node config file (YAML or JSON)
@@ -22,6 +28,10 @@ Options:
       --port PORT        HTTP port, 0 picks a free one       (default 30005)
       --data-dir DIR     where the libSQL files live         (default ./data)
       --log-level LEVEL  debug | info | warn | error         (default info)
+      --advertise H:P    address peers reach this node at   (default host:bound port)
+      --initial-cluster ID=H:P,ID=H:P   founding voters (used once, on an empty data dir)
+      --join             start empty and wait to be added to an existing group
+      --cluster-secret S shared secret for peer authentication (16+ bytes)
   -h, --help             show this help
 `;
 
@@ -36,6 +46,10 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
       port: { type: "string" },
       "data-dir": { type: "string" },
       "log-level": { type: "string" },
+      advertise: { type: "string" },
+      "initial-cluster": { type: "string" },
+      join: { type: "boolean" },
+      "cluster-secret": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -49,9 +63,25 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
   if (values.port !== undefined) flags["port"] = /^\d+$/.test(values.port) ? Number(values.port) : values.port;
   if (values["data-dir"] !== undefined) flags["dataDir"] = values["data-dir"];
   if (values["log-level"] !== undefined) flags["logLevel"] = values["log-level"];
+  if (values.advertise !== undefined) flags["advertise"] = values.advertise;
+  if (values["initial-cluster"] !== undefined) flags["initialCluster"] = parseClusterList(values["initial-cluster"]);
+  if (values.join !== undefined) flags["join"] = values.join;
+  const secret = values["cluster-secret"] ?? process.env["OPSCONN_CLUSTER_SECRET"];
+  if (secret !== undefined) flags["clusterSecret"] = secret;
   const result = parseNodeConfig([fromFile, flags]);
   if (!result.ok) throw new UsageError(`invalid node config: ${result.problems.join("; ")}`);
   return result.config;
+}
+
+/** "a=h:1,b=h:2" → { a: "h:1", b: "h:2" }; malformed parts are left for validation to name. */
+function parseClusterList(list: string): Record<string, string> {
+  const members: Record<string, string> = {};
+  for (const part of list.split(",")) {
+    const at = part.indexOf("=");
+    if (at <= 0) throw new UsageError(`--initial-cluster: '${part}' is not ID=HOST:PORT`);
+    members[part.slice(0, at).trim()] = part.slice(at + 1).trim();
+  }
+  return members;
 }
 
 function readConfigFile(path: string): unknown {

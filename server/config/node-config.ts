@@ -1,11 +1,11 @@
 /**
  * @module A node's own configuration (not the replicated cluster model): identity, listen address,
- * data directory, logging. Parsing is pure and collects every problem with the key it concerns; the
+ * data directory, logging, how it founds or joins its group, and Raft timing. Parsing is pure and collects every problem with the key it concerns; the
  * data-directory check is the one piece of I/O, kept apart in `ensureDataDir`.
  */
 import { mkdirSync, accessSync, writeFileSync, unlinkSync, constants as fsConstants } from "node:fs";
 import { resolve, join } from "node:path";
-import { defaultHttpPort } from "../constants.ts";
+import { defaultHttpPort, raftTiming } from "../constants.ts";
 import { logLevels, type LogLevel } from "../log/logger.ts";
 
 export interface NodeConfig {
@@ -15,6 +15,21 @@ export interface NodeConfig {
   readonly port: number;
   readonly dataDir: string;
   readonly logLevel: LogLevel;
+  /** "host:port" the other nodes reach this one at; null: host and the bound port. */
+  readonly advertise: string | null;
+  /**
+   * The founding voters, node id → "host:port" (etcd's --initial-cluster). Used once, when this
+   * node's log is empty; null means a group of this node alone. Ignored once the node has data.
+   */
+  readonly initialCluster: Readonly<Record<string, string>> | null;
+  /** Start empty and wait to be added by the group (`opsconn cluster add`), never bootstrap. */
+  readonly join: boolean;
+  /** Shared secret peers prove with a challenge-response; required in a group of more than one. */
+  readonly clusterSecret: string | null;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly snapshotEveryEntries: number;
 }
 
 export const defaultNodeConfig: NodeConfig = {
@@ -23,6 +38,11 @@ export const defaultNodeConfig: NodeConfig = {
   port: defaultHttpPort,
   dataDir: "./data",
   logLevel: "info",
+  advertise: null,
+  initialCluster: null,
+  join: false,
+  clusterSecret: null,
+  ...raftTiming,
 };
 
 export type ConfigResult = { readonly ok: true; readonly config: NodeConfig } | { readonly ok: false; readonly problems: readonly string[] };
@@ -30,6 +50,16 @@ export type ConfigResult = { readonly ok: true; readonly config: NodeConfig } | 
 type Check = (value: unknown) => string | null;
 
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** host:port with a DNS name, IPv4 address or bracketed IPv6 address. */
+const addressPattern = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
+const clusterSecretBytesMin = 16;
+
+export function isAddress(value: unknown): value is string {
+  const match = typeof value === "string" ? addressPattern.exec(value) : null;
+  return match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 65535;
+}
+
+const integerIn = (min: number, max: number): Check => (v) => (typeof v === "number" && Number.isInteger(v) && v >= min && v <= max ? null : `must be an integer from ${min} to ${max}`);
 
 const checks: Record<keyof NodeConfig, Check> = {
   nodeId: (v) => (typeof v === "string" && nodeIdPattern.test(v) ? null : "must be 1-63 characters of letters, digits, '.', '_' or '-'"),
@@ -37,7 +67,36 @@ const checks: Record<keyof NodeConfig, Check> = {
   port: (v) => (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 65535 ? null : "must be an integer from 0 (any free port) to 65535"),
   dataDir: (v) => (typeof v === "string" && v.length > 0 ? null : "must be a non-empty path"),
   logLevel: (v) => (typeof v === "string" && (logLevels as string[]).includes(v) ? null : `must be one of ${logLevels.join(", ")}`),
+  advertise: (v) => (v === null || isAddress(v) ? null : "must be host:port"),
+  initialCluster: (v) => {
+    if (v === null) return null;
+    if (typeof v !== "object" || Array.isArray(v) || Object.keys(v).length === 0) return "must map node ids to host:port";
+    for (const [id, address] of Object.entries(v)) {
+      if (!nodeIdPattern.test(id)) return `node id '${id}' is not valid`;
+      if (!isAddress(address)) return `address of '${id}' must be host:port`;
+    }
+    return null;
+  },
+  join: (v) => (typeof v === "boolean" ? null : "must be true or false"),
+  clusterSecret: (v) => (v === null || (typeof v === "string" && new TextEncoder().encode(v).length >= clusterSecretBytesMin) ? null : `must be at least ${clusterSecretBytesMin} bytes`),
+  tickMs: integerIn(1, 10_000),
+  electionTicks: integerIn(2, 1000),
+  heartbeatTicks: integerIn(1, 999),
+  snapshotEveryEntries: integerIn(1, 100_000_000),
 };
+
+/** Rules that span keys; only run once every key is valid on its own. */
+function crossChecks(config: NodeConfig): string[] {
+  const problems: string[] = [];
+  const founders = config.initialCluster === null ? [] : Object.keys(config.initialCluster);
+  if (config.join && config.initialCluster !== null) problems.push("join: a joining node takes no initialCluster (it learns the group from the leader)");
+  if (!config.join && config.initialCluster !== null && !founders.includes(config.nodeId)) {
+    problems.push(`initialCluster: does not list this node '${config.nodeId}' (set join: true to join an existing group instead)`);
+  }
+  if ((config.join || founders.length > 1) && config.clusterSecret === null) problems.push("clusterSecret: required for a group of more than one node");
+  if (config.heartbeatTicks >= config.electionTicks) problems.push("heartbeatTicks: must be below electionTicks, or followers time out between heartbeats");
+  return problems;
+}
 
 /**
  * Merge defaults ← file ← flags, then validate. Unknown keys are errors, never ignored: a typo in a
@@ -62,7 +121,10 @@ export function parseNodeConfig(layers: readonly unknown[]): ConfigResult {
     if (problem !== null) problems.push(`${key}: ${problem} (got ${JSON.stringify(merged[key])})`);
   }
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, config: merged as unknown as NodeConfig };
+  const config = merged as unknown as NodeConfig;
+  const crossProblems = crossChecks(config);
+  if (crossProblems.length > 0) return { ok: false, problems: crossProblems };
+  return { ok: true, config };
 }
 
 /** Parses a config file's text; YAML is a superset of JSON, so one parser serves both. */

@@ -100,11 +100,20 @@ export class LibsqlLogStore implements RaftLogStore {
   }
 
   async saveApplied(index: number): Promise<void> {
-    await this.open.client.execute(raw(this.upsertApplied(index)));
+    await this.open.client.execute(this.appliedStatement(index));
   }
 
   /** For appliers that write their own tables: the statement that moves the applied index. */
-  upsertApplied(index: number) {
+  appliedStatement(index: number): InStatement {
+    return raw(this.upsertApplied(index));
+  }
+
+  /** One write transaction (one fsync) for statements from `statementsFor` and the state machine. */
+  async commit(statements: InStatement[]): Promise<void> {
+    await this.open.client.batch(statements, "write");
+  }
+
+  private upsertApplied(index: number) {
     return this.db.insert(raftApplied).values({ id: singletonId, applied: index }).onConflictDoUpdate({ target: raftApplied.id, set: { applied: index } });
   }
 

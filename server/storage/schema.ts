@@ -54,3 +54,11 @@ export const raftApplied = sqliteTable("raft_applied", {
   id: integer("id").primaryKey(),
   applied: integer("applied_index").notNull(),
 });
+
+/** The replicated key-value table (used by tests and benchmarks, and by configuration later). */
+export const kv = sqliteTable("kv", {
+  key: text("key").primaryKey(),
+  value: blob("value", { mode: "buffer" }).notNull(),
+  /** Log index of the entry that last wrote this key. */
+  modIndex: integer("mod_index").notNull(),
+});

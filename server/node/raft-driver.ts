@@ -1,0 +1,224 @@
+/**
+ * @module The imperative shell around the Raft core: a ticker, the Ready loop and the apply loop.
+ *
+ * One Ready = one libSQL transaction (one fsync): snapshot restore, new entries, hard state, the
+ * state machine's writes for the committed entries and the applied index, all together; then the
+ * messages go out; then waiting clients are answered; then advance(). Because apply is in the same
+ * transaction as the applied index, an entry is applied exactly once across crashes, and nothing is
+ * acknowledged (vote, append, client reply) before it is durable.
+ *
+ * A failed durable write is fatal: the in-memory state may be ahead of the disk, so the driver stops
+ * taking part (no votes, no acks) and reports through `onFatal`.
+ */
+import type { Client, InStatement } from "@libsql/client";
+import { RawNode } from "../raft/raw-node.ts";
+import { seededRng } from "../raft/prng.ts";
+import type { ConfChange, Entry, Message, NodeId, RaftStatus, Ready } from "../raft/types.ts";
+import type { LibsqlLogStore } from "../storage/libsql-log-store.ts";
+import type { ReplicatedState, ApplyResult } from "../state/replicated-state.ts";
+import type { Logger } from "../log/logger.ts";
+import { raftLimits } from "../constants.ts";
+import { assert } from "../assert.ts";
+import { NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "./driver-errors.ts";
+import { AppliedWaiters, ProposalWaiters, ReadWaiters } from "./waiters.ts";
+
+export interface RaftTransport {
+  send(messages: readonly Message[]): void;
+}
+
+export interface RaftTiming {
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  /** Take a snapshot and compact the log once this many entries were applied since the last one. */
+  readonly snapshotEveryEntries: number;
+}
+
+export interface RaftDriverOptions {
+  readonly nodeId: NodeId;
+  readonly store: LibsqlLogStore;
+  readonly state: ReplicatedState;
+  readonly transport: RaftTransport;
+  readonly log: Logger;
+  readonly timing: RaftTiming;
+  /** The founding voters; used only when this node's log is empty (a group is bootstrapped once). */
+  readonly bootstrapVoters: readonly NodeId[] | null;
+  readonly seed: number;
+  readonly onFatal: (error: Error) => void;
+}
+
+export class RaftDriver {
+  private raw: RawNode | null = null;
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  private running = false;
+  private stopped = false;
+  private snapshotIndex = 0;
+  private readonly proposals = new ProposalWaiters();
+  private readonly reads = new ReadWaiters();
+  private readonly appliedWaiters = new AppliedWaiters();
+  private readSequence = 0;
+  /** Entries persisted per Ready, for the benchmark's entries-per-fsync figure. */
+  readonly stats = { readies: 0, transactions: 0, entriesPersisted: 0 };
+
+  constructor(private readonly options: RaftDriverOptions) {}
+
+  async start(client: Client): Promise<"bootstrapped" | "restarted" | "joining"> {
+    assert(this.raw === null, "driver started twice");
+    const { persisted } = await this.options.store.load();
+    const empty = persisted.hardState.term === 0 && persisted.entries.length === 0 && persisted.snapshot === null;
+    const founding = empty && this.options.bootstrapVoters !== null && this.options.bootstrapVoters.includes(this.options.nodeId);
+    const { timing } = this.options;
+    this.raw = new RawNode({
+      id: this.options.nodeId,
+      electionTicks: timing.electionTicks,
+      heartbeatTicks: timing.heartbeatTicks,
+      preVote: true,
+      checkQuorum: true,
+      limits: raftLimits,
+      rng: seededRng(this.options.seed),
+      ...(empty ? {} : { persisted }),
+      ...(founding ? { bootstrapVoters: this.options.bootstrapVoters! } : {}),
+    });
+    // The tables already hold the state at `applied` (written in the same transactions).
+    await this.options.state.load(client, persisted.applied);
+    this.snapshotIndex = persisted.snapshot?.meta.index ?? 0;
+    this.ticker = setInterval(() => this.tick(), timing.tickMs);
+    this.kick();
+    return empty ? (founding ? "bootstrapped" : "joining") : "restarted";
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    const unknown = new ProposalOutcomeUnknownError("node is shutting down");
+    this.proposals.rejectAll(unknown);
+    this.reads.rejectAll(unknown);
+    this.appliedWaiters.rejectAll(unknown);
+    while (this.running) await Bun.sleep(1);
+  }
+
+  private get node(): RawNode {
+    assert(this.raw !== null, "driver not started");
+    return this.raw;
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.node.tick();
+    this.kick();
+  }
+
+  /** Messages from peers. */
+  step(messages: readonly Message[]): void {
+    if (this.stopped) return;
+    for (const message of messages) this.node.step(message);
+    this.kick();
+  }
+
+  /** Resolves once the entry is committed and applied here; rejects if it can never be. */
+  propose(data: Uint8Array): Promise<ApplyResult> {
+    return this.track(this.node.propose(data));
+  }
+
+  proposeConfChange(change: ConfChange): Promise<ApplyResult> {
+    return this.track(this.node.proposeConfChange(change));
+  }
+
+  private track(result: ReturnType<RawNode["propose"]>): Promise<ApplyResult> {
+    if (this.stopped) return Promise.reject(new ProposalOutcomeUnknownError("node is shutting down"));
+    if (!result.ok) return Promise.reject(result.reason === "not-leader" ? new NotLeaderError(result.leader) : new ProposalDroppedError(result.detail));
+    const promise = this.proposals.add(result.index, result.term);
+    this.kick();
+    return promise;
+  }
+
+  /** Linearizable read barrier (Raft thesis §6.4): resolves with an index this node has applied. */
+  readIndex(): Promise<number> {
+    const ctx = `${this.options.nodeId}:${++this.readSequence}`;
+    const result = this.node.readIndex(ctx);
+    if (!result.ok) return Promise.reject(result.reason === "not-leader" ? new NotLeaderError(result.leader) : new ProposalDroppedError(result.detail));
+    const promise = this.reads.add(ctx).then((index) => this.waitApplied(index).then(() => index));
+    this.kick();
+    return promise;
+  }
+
+  waitApplied(index: number): Promise<void> {
+    if (this.options.state.applied >= index) return Promise.resolve();
+    return this.appliedWaiters.add(index);
+  }
+
+  transferLeadership(to: NodeId): void {
+    const result = this.node.transferLeadership(to);
+    if (!result.ok) throw result.reason === "not-leader" ? new NotLeaderError(result.leader) : new ProposalDroppedError(result.detail);
+    this.kick();
+  }
+
+  status(): RaftStatus {
+    return this.node.status();
+  }
+
+  private kick(): void {
+    if (!this.running && !this.stopped) queueMicrotask(() => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      while (!this.stopped && this.node.hasReady()) await this.handleReady(this.node.ready());
+    } catch (error) {
+      this.stopped = true;
+      if (this.ticker !== null) clearInterval(this.ticker);
+      this.options.log.error("durable write failed; this node stops taking part", { error });
+      this.options.onFatal(error as Error);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async handleReady(ready: Ready): Promise<void> {
+    const { store, state } = this.options;
+    const statements: InStatement[] = [];
+    if (ready.snapshot !== null) {
+      statements.push(...state.restore(ready.snapshot.data, ready.snapshot.meta.index));
+      this.snapshotIndex = ready.snapshot.meta.index;
+      this.proposals.rejectThrough(ready.snapshot.meta.index, new ProposalOutcomeUnknownError("a snapshot replaced the log"));
+    }
+    statements.push(...store.statementsFor(ready));
+    const outcome = state.apply(ready.committedEntries);
+    statements.push(...outcome.statements);
+    const lastApplied = ready.committedEntries.at(-1);
+    if (lastApplied !== undefined) statements.push(store.appliedStatement(lastApplied.index));
+    if (statements.length > 0) {
+      await store.commit(statements);
+      this.stats.transactions++;
+    }
+    this.stats.readies++;
+    this.stats.entriesPersisted += ready.entries.length;
+    if (ready.messages.length > 0) this.options.transport.send(ready.messages);
+    this.settle(ready.committedEntries, outcome.results);
+    for (const read of ready.readStates) this.reads.resolve(read.requestCtx, read.index);
+    this.node.advance();
+    await this.maybeCompact();
+  }
+
+  private settle(entries: readonly Entry[], results: readonly ApplyResult[]): void {
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      this.proposals.settle(entry.index, entry.term, results[i]!, new ProposalLostError(`log slot ${entry.index} was taken by term ${entry.term}`));
+    }
+    this.appliedWaiters.resolveThrough(this.options.state.applied);
+  }
+
+  /** Snapshot at the applied index every `snapshotEveryEntries`, so the log and restarts stay short. */
+  private async maybeCompact(): Promise<void> {
+    const applied = this.options.state.applied;
+    if (applied - this.snapshotIndex < this.options.timing.snapshotEveryEntries) return;
+    this.node.compact({ index: applied, data: this.options.state.snapshot() });
+    const snapshot = this.node.lastSnapshot();
+    assert(snapshot !== null && snapshot.meta.index === applied, "the core kept the snapshot it was given");
+    this.snapshotIndex = applied;
+    await this.options.store.compact(snapshot);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * @module The payload of a normal Raft entry: one command for the replicated state machine. A kind
+ * byte picks the module that owns the command (kv now; configuration, outbox cursors and topology
+ * state later), so the log format grows by adding kinds, never by reinterpreting old ones.
+ *
+ * Layout: [version u8][kind u8][body]. An empty entry is the leader's no-op (Raft §8).
+ */
+import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
+
+export const commandVersion = 1;
+
+const kindCodes = { "kv-put": 1, "kv-put-batch": 2, "kv-delete": 3 } as const;
+
+export interface KvItem {
+  readonly key: string;
+  readonly value: Uint8Array;
+}
+
+export type Command =
+  | ({ readonly kind: "kv-put" } & KvItem)
+  | { readonly kind: "kv-put-batch"; readonly items: readonly KvItem[] }
+  | { readonly kind: "kv-delete"; readonly key: string };
+
+export function encodeCommand(command: Command): Uint8Array {
+  const out = new ByteWriter(64).u8(commandVersion).u8(kindCodes[command.kind]);
+  switch (command.kind) {
+    case "kv-put":
+      return out.text(command.key).bytes(command.value).finish();
+    case "kv-put-batch":
+      out.u32(command.items.length);
+      for (const item of command.items) out.text(item.key).bytes(item.value);
+      return out.finish();
+    case "kv-delete":
+      return out.text(command.key).finish();
+  }
+}
+
+/** Throws BinaryDecodeError for anything malformed; the applier turns that into a failed result. */
+export function decodeCommand(data: Uint8Array): Command {
+  const reader = new ByteReader(data);
+  const version = reader.u8("command version");
+  if (version !== commandVersion) throw new BinaryDecodeError(`command version ${version} is not ${commandVersion}`);
+  const code = reader.u8("command kind");
+  let command: Command;
+  if (code === kindCodes["kv-put"]) command = { kind: "kv-put", key: reader.text("key"), value: reader.bytes("value") };
+  else if (code === kindCodes["kv-delete"]) command = { kind: "kv-delete", key: reader.text("key") };
+  else if (code === kindCodes["kv-put-batch"]) {
+    const count = reader.u32("item count");
+    if (count * 8 > reader.remaining) throw new BinaryDecodeError(`batch claims ${count} items in ${reader.remaining} bytes`);
+    const items = Array.from({ length: count }, () => ({ key: reader.text("key"), value: reader.bytes("value") }));
+    command = { kind: "kv-put-batch", items };
+  } else throw new BinaryDecodeError(`unknown command kind ${code}`);
+  reader.end("command");
+  return command;
+}

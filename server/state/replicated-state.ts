@@ -1,0 +1,101 @@
+/**
+ * @module The replicated state machine: applies committed entries in log order to in-memory tables
+ * (the authoritative view for reads) and returns the SQL that makes the same changes durable. The
+ * driver commits that SQL in the same transaction as the Raft log writes and the applied index, so
+ * each entry is applied exactly once across crashes. No I/O here except `load()` at boot.
+ */
+import type { Client, InStatement } from "@libsql/client";
+import type { Entry } from "../raft/types.ts";
+import { assert, unreachable } from "../assert.ts";
+import { decodeCommand, type Command } from "./command-codec.ts";
+import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
+import { KvTable, type KvRecord } from "./kv-table.ts";
+
+/** Per-entry outcome, handed to whoever proposed the entry. */
+export type ApplyResult = { readonly index: number; readonly ok: true } | { readonly index: number; readonly ok: false; readonly error: string };
+
+export interface ApplyOutcome {
+  readonly results: readonly ApplyResult[];
+  readonly statements: InStatement[];
+}
+
+const snapshotVersion = 1;
+
+export class ReplicatedState {
+  readonly kv = new KvTable();
+  private appliedIndex = 0;
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  /** Boot: read the tables written by earlier applies (they match raft_applied by construction). */
+  async load(client: Client, applied: number): Promise<void> {
+    const rows = await client.execute("SELECT key, value, mod_index FROM kv");
+    this.kv.replace(rows.rows.map((r) => [String(r["key"]), { value: new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) }]));
+    this.appliedIndex = applied;
+  }
+
+  apply(entries: readonly Entry[]): ApplyOutcome {
+    const statements: InStatement[] = [];
+    const results: ApplyResult[] = [];
+    for (const entry of entries) {
+      assert(entry.index === this.appliedIndex + 1, `apply out of order: ${entry.index} after ${this.appliedIndex}`);
+      this.appliedIndex = entry.index;
+      if (entry.type !== "normal" || entry.data.length === 0) {
+        results.push({ index: entry.index, ok: true });
+        continue;
+      }
+      results.push(this.applyCommand(entry, statements));
+    }
+    return { results, statements };
+  }
+
+  private applyCommand(entry: Entry, out: InStatement[]): ApplyResult {
+    let command: Command;
+    try {
+      command = decodeCommand(entry.data);
+    } catch (error) {
+      // Deterministic on every node: a malformed command is a failed result, never a crash loop.
+      if (error instanceof BinaryDecodeError) return { index: entry.index, ok: false, error: error.message };
+      throw error;
+    }
+    switch (command.kind) {
+      case "kv-put":
+        this.kv.put([command], entry.index, out);
+        break;
+      case "kv-put-batch":
+        this.kv.put(command.items, entry.index, out);
+        break;
+      case "kv-delete":
+        this.kv.delete(command.key, out);
+        break;
+      default:
+        unreachable(command);
+    }
+    return { index: entry.index, ok: true };
+  }
+
+  /** The state image at the applied index, for Raft snapshots. */
+  snapshot(): Uint8Array {
+    const out = new ByteWriter(1024).u8(snapshotVersion).f64(this.appliedIndex).u32(this.kv.size);
+    for (const [key, record] of this.kv.entries()) out.text(key).bytes(record.value).f64(record.modIndex);
+    return out.finish();
+  }
+
+  /** Replaces the state with a snapshot's; returns the SQL that rewrites the tables to match. */
+  restore(data: Uint8Array, index: number): InStatement[] {
+    const reader = new ByteReader(data);
+    assert(reader.u8("snapshot version") === snapshotVersion, "unknown snapshot version");
+    assert(reader.f64("snapshot index") === index, "snapshot image does not match its metadata");
+    const count = reader.u32("snapshot records");
+    const rows: Array<[string, KvRecord]> = [];
+    for (let i = 0; i < count; i++) rows.push([reader.text("key"), { value: reader.bytes("value"), modIndex: reader.f64("mod index") }]);
+    reader.end("snapshot");
+    this.kv.replace(rows);
+    this.appliedIndex = index;
+    const statements: InStatement[] = [{ sql: "DELETE FROM kv", args: [] }];
+    for (const [key, record] of rows) statements.push({ sql: "INSERT INTO kv (key, value, mod_index) VALUES (?, ?, ?)", args: [key, record.value, record.modIndex] });
+    return statements;
+  }
+}

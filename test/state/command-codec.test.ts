@@ -1,0 +1,40 @@
+import { describe, expect, test } from "bun:test";
+import { decodeCommand, encodeCommand, type Command } from "../../server/state/command-codec.ts";
+import { BinaryDecodeError } from "../../server/state/binary.ts";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe("command codec", () => {
+  const commands: Command[] = [
+    { kind: "kv-put", key: "a", value: bytes("1") },
+    { kind: "kv-put", key: "ключ/ü", value: new Uint8Array(0) },
+    { kind: "kv-delete", key: "gone" },
+    { kind: "kv-put-batch", items: [] },
+    { kind: "kv-put-batch", items: Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: bytes(`v${i}`) })) },
+  ];
+  for (const command of commands) {
+    test(`round-trips ${command.kind}`, () => {
+      expect(decodeCommand(encodeCommand(command))).toEqual(command);
+    });
+  }
+
+  test("every truncation of a valid command is a decode error", () => {
+    const full = encodeCommand({ kind: "kv-put-batch", items: [{ key: "abc", value: bytes("xyz") }] });
+    for (let length = 0; length < full.length; length++) {
+      expect(() => decodeCommand(full.subarray(0, length))).toThrow(BinaryDecodeError);
+    }
+  });
+
+  const malformed: Array<[string, number[]]> = [
+    ["unknown version", [9, 1]],
+    ["unknown kind", [1, 99]],
+    ["trailing bytes", [...encodeCommand({ kind: "kv-delete", key: "k" }), 0]],
+    ["absurd batch count", [1, 2, 0xff, 0xff, 0xff, 0xff]],
+    ["key not UTF-8", [1, 3, 0, 0, 0, 1, 0xff]],
+  ];
+  for (const [name, data] of malformed) {
+    test(`rejects ${name}`, () => {
+      expect(() => decodeCommand(new Uint8Array(data))).toThrow(BinaryDecodeError);
+    });
+  }
+});

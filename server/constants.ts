@@ -51,6 +51,28 @@ export const raftTiming = {
 
 assert(raftTiming.heartbeatTicks * 4 <= raftTiming.electionTicks, "several heartbeats must fit in one election timeout");
 
+/** The HA group's request handling (server/node/group.ts). */
+export const groupLimits = {
+  /** A client request (write, linearizable read, membership step) gets an answer within this. */
+  requestDeadlineMs: 10_000,
+  /** Between attempts while no leader is known (an election is under way). */
+  leaderWaitStepMs: 20,
+  /** Attempts at finding a leader within one deadline; bounds the loop. */
+  leaderAttemptsMax: 1000,
+  /** A joining learner is promoted once it is this close to the leader's commit index. */
+  catchUpLagEntriesMax: 100,
+  catchUpDeadlineMs: 60_000,
+} as const;
+
+assert(groupLimits.leaderAttemptsMax * groupLimits.leaderWaitStepMs >= groupLimits.requestDeadlineMs, "attempts must cover the deadline");
+
+/** The replicated key-value API. */
+export const kvLimits = {
+  keyBytesMax: 1024,
+  valueBytesMax: 1024 * 1024,
+  batchItemsMax: 10_000,
+} as const;
+
 /** HTTP limits. */
 export const httpLimits = {
   /** Largest request body accepted anywhere (413 beyond). */
@@ -112,6 +134,10 @@ export const transportLimits = {
   queueBytesMax: 96 * 1024 * 1024,
   /** Stop flushing into a socket whose unsent buffer exceeds this (WebSocket backpressure). */
   socketBufferedBytesMax: 8 * 1024 * 1024,
+  /** An idle link sends an empty raft frame this often, so the other side knows it is alive. */
+  keepaliveIntervalMs: 1000,
+  /** A link that has received nothing for this long is closed (vanished peer, half-open TCP). */
+  peerSilenceMsMax: 10_000,
   /** Re-check a backpressured socket after this delay. */
   backpressureRetryMs: 5,
   /** Reconnect backoff: base doubles per failed attempt up to the max; jitter is in [d/2, d). */
@@ -130,3 +156,4 @@ assert(raftLimits.inflightBytesMax <= transportLimits.queueBytesMax, "the queue 
 assert(raftLimits.inflightMessagesMax <= transportLimits.queueMessagesMax, "the queue must hold a full pipelining window of messages");
 assert(raftTuning.nodeIdBytesMax <= transportLimits.handshakeFrameBytesMax / 4, "a hello with two node ids must fit a handshake frame");
 assert(transportLimits.reconnectDelayMinMs <= transportLimits.reconnectDelayMaxMs, "backoff floor above its ceiling");
+assert(transportLimits.keepaliveIntervalMs * 3 <= transportLimits.peerSilenceMsMax, "a live peer sends several keepalives per silence window");

@@ -4,6 +4,7 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
  */
 import { runNode, nodeHelp } from "./cli/node-command.ts";
+import { runCluster, clusterHelp } from "./cli/cluster-command.ts";
 import { UsageError, exitCodes, topHelp } from "./cli/usage.ts";
 import { version } from "./version.ts";
 
@@ -11,6 +12,7 @@ type Command = (argv: readonly string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; help: string }> = {
   node: { run: runNode, help: nodeHelp },
+  cluster: { run: runCluster, help: clusterHelp },
   version: { run: async () => (console.log(`opsconn ${version} (bun ${Bun.version})`), 0), help: "Usage: opsconn version\n" },
 };
 

@@ -18,8 +18,9 @@ a map, join, clusterSecret) plus the Raft timing keys tickMs, electionTicks, hea
 snapshotEveryEntries. The cluster secret may also come from OPSCONN_CLUSTER_SECRET, which keeps it
 out of the process list.
 
-Without --initial-cluster or --join a node founds a group of its own. Founders all get the same
---initial-cluster; a node added later with 'opsconn cluster add' starts with --join.
+Without --initial-cluster a node founds a group of its own. Founders all get the same
+--initial-cluster; a node added later with 'opsconn cluster add' starts with --join and an
+--initial-cluster naming members it can reach.
 
 Options:
   -c, --config FILE      node config file (YAML or JSON)
@@ -29,7 +30,8 @@ Options:
       --data-dir DIR     where the libSQL files live         (default ./data)
       --log-level LEVEL  debug | info | warn | error         (default info)
       --advertise H:P    address peers reach this node at   (default host:bound port)
-      --initial-cluster ID=H:P,ID=H:P   founding voters (used once, on an empty data dir)
+      --initial-cluster ID=H:P,ID=H:P   founding voters (used once, on an empty data dir);
+                         with --join: existing members to contact
       --join             start empty and wait to be added to an existing group
       --cluster-secret S shared secret for peer authentication (16+ bytes)
   -h, --help             show this help

@@ -16,6 +16,7 @@ Usage:
 
 Commands:
   node       run one connector node (from a config file and/or flags)
+  cluster    list, add or remove the group's nodes (connected servers)
   version    print the version
   help       show this help, or 'opsconn help <command>'
 

@@ -18,8 +18,9 @@ export interface NodeConfig {
   /** "host:port" the other nodes reach this one at; null: host and the bound port. */
   readonly advertise: string | null;
   /**
-   * The founding voters, node id → "host:port" (etcd's --initial-cluster). Used once, when this
-   * node's log is empty; null means a group of this node alone. Ignored once the node has data.
+   * node id → "host:port" (etcd's --initial-cluster). Without `join`: the founding voters, used once
+   * when this node's log is empty; null means a group of this node alone. With `join`: members of
+   * the existing group to reach until the replicated membership arrives.
    */
   readonly initialCluster: Readonly<Record<string, string>> | null;
   /** Start empty and wait to be added by the group (`opsconn cluster add`), never bootstrap. */
@@ -89,7 +90,7 @@ const checks: Record<keyof NodeConfig, Check> = {
 function crossChecks(config: NodeConfig): string[] {
   const problems: string[] = [];
   const founders = config.initialCluster === null ? [] : Object.keys(config.initialCluster);
-  if (config.join && config.initialCluster !== null) problems.push("join: a joining node takes no initialCluster (it learns the group from the leader)");
+  if (config.join && config.initialCluster === null) problems.push("initialCluster: a joining node needs the addresses of existing members");
   if (!config.join && config.initialCluster !== null && !founders.includes(config.nodeId)) {
     problems.push(`initialCluster: does not list this node '${config.nodeId}' (set join: true to join an existing group instead)`);
   }

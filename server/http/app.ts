@@ -8,10 +8,17 @@ import { httpLimits } from "../constants.ts";
 import type { Logger } from "../log/logger.ts";
 import { errorBody, notFound, onError } from "./errors.ts";
 import { statusRoutes, type StatusSource } from "./routes/status.ts";
+import { kvRoutes } from "./routes/kv.ts";
+import { clusterRoutes } from "./routes/cluster.ts";
+import type { Group } from "../node/group.ts";
+import type { ReplicatedState } from "../state/replicated-state.ts";
 
 export interface AppDeps {
   readonly log: Logger;
   readonly status: StatusSource;
+  /** The group view once the node runs; null while it starts or stops. */
+  readonly group: () => Group | null;
+  readonly state: ReplicatedState;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -24,6 +31,8 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
   app.route("/", statusRoutes(deps.status));
+  app.route("/", kvRoutes({ group: deps.group, state: deps.state }));
+  app.route("/", clusterRoutes(deps.group));
   app.notFound(notFound);
   app.onError(onError(deps.log));
   return app;

@@ -1,58 +1,108 @@
 /**
- * @module One opsconn node: owns its database, its HTTP server and (in later layers) its Raft driver.
- * `start()` brings the parts up in dependency order and `stop()` takes them down in reverse, so a
- * SIGTERM never leaves a half-written transaction or a dangling socket behind.
+ * @module One opsconn node: its database, Raft driver, peer transport, HA group view and HTTP server.
+ * `start()` brings the parts up in dependency order (storage → HTTP listener, so peers can reach us
+ * → Raft → peer links) and `stop()` takes them down in reverse, so a SIGTERM never leaves a
+ * half-written transaction or a dangling socket behind.
  */
 import type { Server } from "bun";
+import { randomBytes, randomInt } from "node:crypto";
 import type { NodeConfig } from "../config/node-config.ts";
 import { ensureDataDir } from "../config/node-config.ts";
 import type { Logger } from "../log/logger.ts";
 import { openDatabase, type OpenDatabase } from "../storage/database.ts";
 import { claimDataDir } from "../storage/node-meta.ts";
+import { LibsqlLogStore } from "../storage/libsql-log-store.ts";
+import { ReplicatedState } from "../state/replicated-state.ts";
+import { Transport } from "../transport/transport.ts";
+import { peerWebSocket, registerPeerRoute } from "../transport/peer-route.ts";
 import { createApp } from "../http/app.ts";
 import type { NodeStatus } from "../http/routes/status.ts";
 import { version } from "../version.ts";
 import { assert } from "../assert.ts";
+import { RaftDriver } from "./raft-driver.ts";
+import { Group } from "./group.ts";
+import { describeStatus } from "./node-status.ts";
+
+interface Running {
+  readonly database: OpenDatabase;
+  readonly server: Server<unknown>;
+  readonly transport: Transport;
+  readonly driver: RaftDriver;
+  readonly group: Group;
+  readonly state: ReplicatedState;
+  readonly advertise: string;
+}
 
 export class ConnectorNode {
-  private database: OpenDatabase | null = null;
-  private server: Server<undefined> | null = null;
+  private running: Running | null = null;
+  private partial: Array<() => Promise<void> | void> = [];
   private startedAtMs = 0;
   private dataDir = "";
 
   constructor(
     private readonly config: NodeConfig,
     private readonly log: Logger,
+    /** Called when the node can no longer take part safely (a durable write failed). */
+    private readonly onFatal: (error: Error) => void = () => {},
   ) {}
 
   async start(): Promise<void> {
-    assert(this.server === null, "node started twice");
+    assert(this.running === null, "node started twice");
+    const { config, log } = this;
     this.startedAtMs = Date.now();
-    this.dataDir = ensureDataDir(this.config.dataDir);
-    this.database = await openDatabase(this.dataDir);
-    const claim = await claimDataDir(this.database.db, { nodeId: this.config.nodeId, nowMs: this.startedAtMs });
-    const app = createApp({ log: this.log, status: { status: () => this.status() } });
-    this.server = Bun.serve({ hostname: this.config.host, port: this.config.port, fetch: app.fetch });
-    this.log.info("node started", { url: this.url, dataDir: this.dataDir, dataDirState: claim, version });
+    this.dataDir = ensureDataDir(config.dataDir);
+    const database = await openDatabase(this.dataDir);
+    this.partial.push(() => database.close());
+    const claim = await claimDataDir(database.db, { nodeId: config.nodeId, nowMs: this.startedAtMs });
+    const state = new ReplicatedState();
+    // A group of one has no peers to authenticate; a random secret keeps the code path the same.
+    const transport = new Transport({ id: config.nodeId, secret: config.clusterSecret ?? randomBytes(32), log });
+    this.partial.push(() => transport.stop());
+    let group: Group | null = null;
+    const driver = new RaftDriver({
+      nodeId: config.nodeId,
+      store: new LibsqlLogStore(database),
+      state,
+      transport,
+      log: log.child({ component: "raft" }),
+      timing: config,
+      seed: randomInt(2 ** 31),
+      onFatal: (error) => this.onFatal(error),
+      afterReady: () => group?.afterReady(),
+    });
+    const app = createApp({ log, status: { status: () => this.status() }, group: () => this.running?.group ?? null, state });
+    registerPeerRoute(app, transport);
+    const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch, websocket: peerWebSocket });
+    this.partial.push(() => server.stop(true));
+    const advertise = config.advertise ?? `${config.host}:${server.port}`;
+    const initialCluster = config.initialCluster ?? { [config.nodeId]: advertise };
+    const how = await driver.start(database.client, config.join ? null : Object.keys(initialCluster));
+    this.partial.push(() => driver.stop());
+    group = new Group({ nodeId: config.nodeId, driver, transport, state, log, initialCluster });
+    group.start();
+    this.running = { database, server, transport, driver, group, state, advertise };
+    log.info("node started", { url: this.url, advertise, dataDir: this.dataDir, dataDirState: claim, raft: how, version });
   }
 
   /** Idempotent; safe to call from a signal handler while start() is still running. */
   async stop(): Promise<void> {
-    const server = this.server;
-    const database = this.database;
-    this.server = null;
-    this.database = null;
-    if (server !== null) await server.stop(true);
-    database?.close();
-    if (server !== null || database !== null) this.log.info("node stopped");
+    const steps = this.partial.reverse();
+    this.partial = [];
+    const wasRunning = this.running !== null;
+    this.running = null;
+    for (const step of steps) await step();
+    if (wasRunning) this.log.info("node stopped");
   }
 
   get url(): string {
-    assert(this.server !== null, "node not started");
-    return `http://${this.config.host}:${this.server.port}`;
+    assert(this.running !== null, "node not started");
+    return `http://${this.config.host}:${this.running.server.port}`;
   }
 
   status(): NodeStatus {
-    return { nodeId: this.config.nodeId, version, uptimeMs: Date.now() - this.startedAtMs, dataDir: this.dataDir };
+    const base = { nodeId: this.config.nodeId, version, uptimeMs: Date.now() - this.startedAtMs, dataDir: this.dataDir };
+    const running = this.running;
+    if (running === null) return base;
+    return { ...base, advertise: running.advertise, ...describeStatus({ driver: running.driver, transport: running.transport, state: running.state }) };
   }
 }

@@ -41,10 +41,10 @@ export interface RaftDriverOptions {
   readonly transport: RaftTransport;
   readonly log: Logger;
   readonly timing: RaftTiming;
-  /** The founding voters; used only when this node's log is empty (a group is bootstrapped once). */
-  readonly bootstrapVoters: readonly NodeId[] | null;
   readonly seed: number;
   readonly onFatal: (error: Error) => void;
+  /** After each Ready is fully handled (membership or leadership may have changed). */
+  readonly afterReady?: () => void;
 }
 
 export class RaftDriver {
@@ -53,20 +53,27 @@ export class RaftDriver {
   private running = false;
   private stopped = false;
   private snapshotIndex = 0;
+  /** Term and vote as last written, to tell a Ready that must fsync from one that need not. */
+  private persistedTerm = 0;
+  private persistedVote: NodeId | null = null;
   private readonly proposals = new ProposalWaiters();
   private readonly reads = new ReadWaiters();
   private readonly appliedWaiters = new AppliedWaiters();
   private readSequence = 0;
-  /** Entries persisted per Ready, for the benchmark's entries-per-fsync figure. */
+  /** Readies handled, fsynced transactions, entries written: entries per fsync = group commit. */
   readonly stats = { readies: 0, transactions: 0, entriesPersisted: 0 };
 
   constructor(private readonly options: RaftDriverOptions) {}
 
-  async start(client: Client): Promise<"bootstrapped" | "restarted" | "joining"> {
+  /**
+   * `bootstrapVoters`: the founding voters, used only when this node's log is empty, so a group is
+   * bootstrapped exactly once; null for a node that joins an existing group.
+   */
+  async start(client: Client, bootstrapVoters: readonly NodeId[] | null): Promise<"bootstrapped" | "restarted" | "joining"> {
     assert(this.raw === null, "driver started twice");
     const { persisted } = await this.options.store.load();
     const empty = persisted.hardState.term === 0 && persisted.entries.length === 0 && persisted.snapshot === null;
-    const founding = empty && this.options.bootstrapVoters !== null && this.options.bootstrapVoters.includes(this.options.nodeId);
+    const founding = empty && bootstrapVoters !== null && bootstrapVoters.includes(this.options.nodeId);
     const { timing } = this.options;
     this.raw = new RawNode({
       id: this.options.nodeId,
@@ -77,8 +84,10 @@ export class RaftDriver {
       limits: raftLimits,
       rng: seededRng(this.options.seed),
       ...(empty ? {} : { persisted }),
-      ...(founding ? { bootstrapVoters: this.options.bootstrapVoters! } : {}),
+      ...(founding ? { bootstrapVoters: bootstrapVoters! } : {}),
     });
+    this.persistedTerm = persisted.hardState.term;
+    this.persistedVote = persisted.hardState.votedFor;
     // The tables already hold the state at `applied` (written in the same transactions).
     await this.options.state.load(client, persisted.applied);
     this.snapshotIndex = persisted.snapshot?.meta.index ?? 0;
@@ -166,7 +175,14 @@ export class RaftDriver {
     if (this.running || this.stopped) return;
     this.running = true;
     try {
-      while (!this.stopped && this.node.hasReady()) await this.handleReady(this.node.ready());
+      for (;;) {
+        // libSQL's local driver does its work, fsync included, synchronously on this thread. Give
+        // the event loop a turn before each Ready so requests and peer messages that arrived during
+        // the last write join the next one: that is what turns one fsync per entry into group commit.
+        await yieldToEventLoop();
+        if (this.stopped || !this.node.hasReady()) break;
+        await this.handleReady(this.node.ready());
+      }
     } catch (error) {
       this.stopped = true;
       if (this.ticker !== null) clearInterval(this.ticker);
@@ -178,7 +194,13 @@ export class RaftDriver {
   }
 
   private async handleReady(ready: Ready): Promise<void> {
-    const { store, state } = this.options;
+    const { store, state, transport } = this.options;
+    // Raft thesis §10.2.1: a leader's appends and heartbeats need nothing of its own disk, so they
+    // leave before its write and the followers' fsyncs overlap the leader's. Votes and every
+    // acknowledgement wait until what they promise is durable.
+    const early = ready.messages.filter(sendsBeforePersisting);
+    const late = early.length === ready.messages.length ? [] : ready.messages.filter((m) => !sendsBeforePersisting(m));
+    if (early.length > 0) transport.send(early);
     const statements: InStatement[] = [];
     if (ready.snapshot !== null) {
       statements.push(...state.restore(ready.snapshot.data, ready.snapshot.meta.index));
@@ -191,16 +213,29 @@ export class RaftDriver {
     const lastApplied = ready.committedEntries.at(-1);
     if (lastApplied !== undefined) statements.push(store.appliedStatement(lastApplied.index));
     if (statements.length > 0) {
-      await store.commit(statements);
-      this.stats.transactions++;
+      const durable = this.needsFsync(ready);
+      await store.commit(statements, { durable });
+      if (durable) this.stats.transactions++;
     }
     this.stats.readies++;
     this.stats.entriesPersisted += ready.entries.length;
-    if (ready.messages.length > 0) this.options.transport.send(ready.messages);
+    if (late.length > 0) transport.send(late);
     this.settle(ready.committedEntries, outcome.results);
     for (const read of ready.readStates) this.reads.resolve(read.requestCtx, read.index);
     this.node.advance();
     await this.maybeCompact();
+    this.options.afterReady?.();
+  }
+
+  /** Entries, snapshots, a new term or vote must be on disk before anyone hears of them. */
+  private needsFsync(ready: Ready): boolean {
+    const hard = ready.hardState;
+    const termOrVoteChanged = hard !== null && (hard.term !== this.persistedTerm || hard.votedFor !== this.persistedVote);
+    if (hard !== null) {
+      this.persistedTerm = hard.term;
+      this.persistedVote = hard.votedFor;
+    }
+    return ready.entries.length > 0 || ready.snapshot !== null || termOrVoteChanged;
   }
 
   private settle(entries: readonly Entry[], results: readonly ApplyResult[]): void {
@@ -221,4 +256,13 @@ export class RaftDriver {
     this.snapshotIndex = applied;
     await this.options.store.compact(snapshot);
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Messages only a leader sends, which promise nothing about the sender's own disk. */
+function sendsBeforePersisting(message: Message): boolean {
+  return message.type === "app" || message.type === "heartbeat" || message.type === "snap" || message.type === "timeout-now";
 }

@@ -9,7 +9,7 @@ import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 
 export const commandVersion = 1;
 
-const kindCodes = { "kv-put": 1, "kv-put-batch": 2, "kv-delete": 3 } as const;
+const kindCodes = { "kv-put": 1, "kv-put-batch": 2, "kv-delete": 3, "member-set": 4, "member-remove": 5 } as const;
 
 export interface KvItem {
   readonly key: string;
@@ -19,7 +19,10 @@ export interface KvItem {
 export type Command =
   | ({ readonly kind: "kv-put" } & KvItem)
   | { readonly kind: "kv-put-batch"; readonly items: readonly KvItem[] }
-  | { readonly kind: "kv-delete"; readonly key: string };
+  | { readonly kind: "kv-delete"; readonly key: string }
+  /** Where a member of the group is reached ("host:port"); Raft membership itself is a ConfChange. */
+  | { readonly kind: "member-set"; readonly nodeId: string; readonly address: string }
+  | { readonly kind: "member-remove"; readonly nodeId: string };
 
 export function encodeCommand(command: Command): Uint8Array {
   const out = new ByteWriter(64).u8(commandVersion).u8(kindCodes[command.kind]);
@@ -32,6 +35,10 @@ export function encodeCommand(command: Command): Uint8Array {
       return out.finish();
     case "kv-delete":
       return out.text(command.key).finish();
+    case "member-set":
+      return out.text(command.nodeId).text(command.address).finish();
+    case "member-remove":
+      return out.text(command.nodeId).finish();
   }
 }
 
@@ -44,6 +51,8 @@ export function decodeCommand(data: Uint8Array): Command {
   let command: Command;
   if (code === kindCodes["kv-put"]) command = { kind: "kv-put", key: reader.text("key"), value: reader.bytes("value") };
   else if (code === kindCodes["kv-delete"]) command = { kind: "kv-delete", key: reader.text("key") };
+  else if (code === kindCodes["member-set"]) command = { kind: "member-set", nodeId: reader.text("node id"), address: reader.text("address") };
+  else if (code === kindCodes["member-remove"]) command = { kind: "member-remove", nodeId: reader.text("node id") };
   else if (code === kindCodes["kv-put-batch"]) {
     const count = reader.u32("item count");
     if (count * 8 > reader.remaining) throw new BinaryDecodeError(`batch claims ${count} items in ${reader.remaining} bytes`);

@@ -23,6 +23,10 @@ const snapshotVersion = 1;
 
 export class ReplicatedState {
   readonly kv = new KvTable();
+  /** node id → "host:port" of every member the group has been told about. */
+  readonly members = new Map<string, string>();
+  /** Bumped whenever `members` changes, so the shell knows when to re-plan peer links. */
+  membersVersion = 0;
   private appliedIndex = 0;
 
   get applied(): number {
@@ -33,6 +37,8 @@ export class ReplicatedState {
   async load(client: Client, applied: number): Promise<void> {
     const rows = await client.execute("SELECT key, value, mod_index FROM kv");
     this.kv.replace(rows.rows.map((r) => [String(r["key"]), { value: new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) }]));
+    const memberRows = await client.execute("SELECT node_id, address FROM members");
+    this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
     this.appliedIndex = applied;
   }
 
@@ -70,16 +76,37 @@ export class ReplicatedState {
       case "kv-delete":
         this.kv.delete(command.key, out);
         break;
+      case "member-set":
+        this.members.set(command.nodeId, command.address);
+        this.membersVersion++;
+        out.push({
+          sql: "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?) ON CONFLICT(node_id) DO UPDATE SET address = excluded.address, mod_index = excluded.mod_index",
+          args: [command.nodeId, command.address, entry.index],
+        });
+        break;
+      case "member-remove":
+        this.members.delete(command.nodeId);
+        this.membersVersion++;
+        out.push({ sql: "DELETE FROM members WHERE node_id = ?", args: [command.nodeId] });
+        break;
       default:
         unreachable(command);
     }
     return { index: entry.index, ok: true };
   }
 
+  private replaceMembers(rows: ReadonlyArray<[string, string]>): void {
+    this.members.clear();
+    for (const [nodeId, address] of rows) this.members.set(nodeId, address);
+    this.membersVersion++;
+  }
+
   /** The state image at the applied index, for Raft snapshots. */
   snapshot(): Uint8Array {
     const out = new ByteWriter(1024).u8(snapshotVersion).f64(this.appliedIndex).u32(this.kv.size);
     for (const [key, record] of this.kv.entries()) out.text(key).bytes(record.value).f64(record.modIndex);
+    out.u32(this.members.size);
+    for (const [nodeId, address] of this.members) out.text(nodeId).text(address);
     return out.finish();
   }
 
@@ -91,11 +118,16 @@ export class ReplicatedState {
     const count = reader.u32("snapshot records");
     const rows: Array<[string, KvRecord]> = [];
     for (let i = 0; i < count; i++) rows.push([reader.text("key"), { value: reader.bytes("value"), modIndex: reader.f64("mod index") }]);
+    const memberCount = reader.u32("snapshot members");
+    const memberRows: Array<[string, string]> = [];
+    for (let i = 0; i < memberCount; i++) memberRows.push([reader.text("node id"), reader.text("address")]);
     reader.end("snapshot");
     this.kv.replace(rows);
+    this.replaceMembers(memberRows);
     this.appliedIndex = index;
-    const statements: InStatement[] = [{ sql: "DELETE FROM kv", args: [] }];
+    const statements: InStatement[] = [{ sql: "DELETE FROM kv", args: [] }, { sql: "DELETE FROM members", args: [] }];
     for (const [key, record] of rows) statements.push({ sql: "INSERT INTO kv (key, value, mod_index) VALUES (?, ?, ?)", args: [key, record.value, record.modIndex] });
+    for (const [nodeId, address] of memberRows) statements.push({ sql: "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?)", args: [nodeId, address, index] });
     return statements;
   }
 }

@@ -4,6 +4,11 @@
  * Durability: WAL journal with synchronous=FULL, so every committed transaction is fsynced to the WAL
  * before the commit returns. Nothing the node acknowledges may rest on an unsynced write; group
  * commit (many Raft entries per transaction) is how throughput is won, not weaker syncing.
+ *
+ * One exception, on a second connection (`relaxedClient`, synchronous=NORMAL): transactions whose
+ * loss in a power cut is recovered by replaying the durable log (applying committed entries, moving
+ * the commit index). They still survive a process crash, and the next FULL commit fsyncs the WAL up
+ * to and including them, because the WAL is written in order.
  */
 import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
@@ -15,6 +20,8 @@ export type Database = LibSQLDatabase<typeof schema>;
 
 export interface OpenDatabase {
   readonly client: Client;
+  /** Same file, synchronous=NORMAL: only for writes the durable Raft log can redo (see above). */
+  readonly relaxedClient: Client;
   readonly db: Database;
   readonly path: string;
   close(): void;
@@ -35,7 +42,19 @@ export async function openDatabase(dataDir: string): Promise<OpenDatabase> {
     client.close();
     throw error;
   }
-  return { client, db: drizzle(client, { schema }), path, close: () => client.close() };
+  const relaxedClient = createClient({ url: `file:${path}` });
+  await relaxedClient.execute("PRAGMA synchronous = NORMAL");
+  await relaxedClient.execute("PRAGMA busy_timeout = 5000");
+  return {
+    client,
+    relaxedClient,
+    db: drizzle(client, { schema }),
+    path,
+    close: () => {
+      relaxedClient.close();
+      client.close();
+    },
+  };
 }
 
 /** drizzle's migration bookkeeping (same table and hashes), applied in one atomic batch. */

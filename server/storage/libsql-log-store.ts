@@ -108,9 +108,12 @@ export class LibsqlLogStore implements RaftLogStore {
     return raw(this.upsertApplied(index));
   }
 
-  /** One write transaction (one fsync) for statements from `statementsFor` and the state machine. */
-  async commit(statements: InStatement[]): Promise<void> {
-    await this.open.client.batch(statements, "write");
+  /**
+   * One write transaction for statements from `statementsFor` and the state machine. `durable`:
+   * fsynced before it returns; otherwise only safe for what the durable log can redo (database.ts).
+   */
+  async commit(statements: InStatement[], options: { durable: boolean }): Promise<void> {
+    await (options.durable ? this.open.client : this.open.relaxedClient).batch(statements, "write");
   }
 
   private upsertApplied(index: number) {

@@ -62,3 +62,10 @@ export const kv = sqliteTable("kv", {
   /** Log index of the entry that last wrote this key. */
   modIndex: integer("mod_index").notNull(),
 });
+
+/** Connected servers: where each member of the group is reached. Raft's ConfState says who votes. */
+export const members = sqliteTable("members", {
+  nodeId: text("node_id").primaryKey(),
+  address: text("address").notNull(),
+  modIndex: integer("mod_index").notNull(),
+});

@@ -59,11 +59,11 @@ describe("cluster settings", () => {
   const secret = "0123456789abcdef";
   const cases: Array<[string, Record<string, unknown>, string | null]> = [
     ["a founder listed in its initial cluster", { nodeId: "a", initialCluster: { a: "127.0.0.1:1", b: "127.0.0.1:2" }, clusterSecret: secret }, null],
-    ["a joiner", { nodeId: "c", join: true, clusterSecret: secret }, null],
+    ["a joiner", { nodeId: "c", join: true, initialCluster: { a: "127.0.0.1:1" }, clusterSecret: secret }, null],
     ["a founder missing from its initial cluster", { nodeId: "z", initialCluster: { a: "127.0.0.1:1" } }, "initialCluster: does not list this node 'z'"],
     ["a multi-node group without a secret", { nodeId: "a", initialCluster: { a: "127.0.0.1:1", b: "127.0.0.1:2" } }, "clusterSecret: required"],
     ["a short secret", { clusterSecret: "short" }, "clusterSecret: must be at least 16 bytes"],
-    ["a joiner with an initial cluster", { nodeId: "a", join: true, initialCluster: { a: "127.0.0.1:1" }, clusterSecret: secret }, "join: a joining node takes no initialCluster"],
+    ["a joiner that knows no member", { nodeId: "a", join: true, clusterSecret: secret }, "initialCluster: a joining node needs the addresses of existing members"],
     ["an address without a port", { nodeId: "a", initialCluster: { a: "127.0.0.1" } }, "address of 'a' must be host:port"],
     ["a bad advertise address", { advertise: "x:99999" }, "advertise: must be host:port"],
     ["heartbeats slower than elections", { heartbeatTicks: 10, electionTicks: 10 }, "heartbeatTicks: must be below electionTicks"],

@@ -3,11 +3,12 @@ import { describe, expect, test } from "bun:test";
 import { createApp } from "../../server/http/app.ts";
 import { Logger } from "../../server/log/logger.ts";
 import { httpLimits } from "../../server/constants.ts";
+import { ReplicatedState } from "../../server/state/replicated-state.ts";
 
 const logged: string[] = [];
 const log = new Logger({ node: "t", level: "debug", pretty: false, sink: { write: (l) => logged.push(l) } });
 const status = { nodeId: "n1", version: "0.0.0", uptimeMs: 5, dataDir: "/d" };
-const app = createApp({ log, status: { status: () => status } });
+const app = createApp({ log, status: { status: () => status }, group: () => null, state: new ReplicatedState() });
 
 describe("http app", () => {
   test("GET /healthz", async () => {

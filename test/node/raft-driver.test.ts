@@ -26,11 +26,10 @@ async function startDriver(dir: string, options: { bootstrap: boolean }) {
     transport: { send: () => {} },
     log,
     timing,
-    bootstrapVoters: options.bootstrap ? ["d1"] : null,
     seed: 7,
     onFatal: (e) => fatal.push(e),
   });
-  const how = await driver.start(open.client);
+  const how = await driver.start(open.client, options.bootstrap ? ["d1"] : null);
   return { driver, state, open, how, fatal };
 }
 

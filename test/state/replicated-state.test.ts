@@ -40,7 +40,7 @@ describe("ReplicatedState", () => {
     source.apply(Array.from({ length: 50 }, (_, i) => entry(i + 1, { kind: "kv-put", key: `k${i % 7}`, value: bytes(`v${i}`) })));
     const target = new ReplicatedState();
     const statements = target.restore(source.snapshot(), 50);
-    expect(statements).toHaveLength(1 + 7);
+    expect(statements).toHaveLength(2 + 7);
     expect([...target.kv.entries()]).toEqual([...source.kv.entries()]);
     expect(target.applied).toBe(50);
   });

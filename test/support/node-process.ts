@@ -49,6 +49,56 @@ export async function startNode(command: readonly string[], args: readonly strin
   return { proc, url, lines };
 }
 
+/**
+ * Registers a process started elsewhere (test/support/cluster.ts, bench/support/etcd.ts) so
+ * `cleanupAll()` kills it too; one registry means one place that guarantees no process outlives a run.
+ */
+export function trackProcess(proc: Subprocess): void {
+  spawned.add(proc);
+}
+
+/** Forgets a process that has exited and been reaped, so cleanup does not signal a reused pid. */
+export function untrackProcess(proc: Subprocess): void {
+  spawned.delete(proc);
+}
+
+/** Calls `onLine` for every line of a child's output stream; resolves when the stream ends. */
+export function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+  return readLines(stream, onLine);
+}
+
+/**
+ * Distinct free TCP ports on 127.0.0.1, for processes that must know every peer's address before
+ * any of them starts (--initial-cluster). All listeners stay open until every port is chosen so the
+ * kernel cannot hand out one port twice; another process could still take one before the child
+ * binds it, a small race that startup errors make visible.
+ */
+export function freePorts(count: number): number[] {
+  const listeners = Array.from({ length: count }, () => Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }));
+  const ports = listeners.map((listener) => listener.port);
+  for (const listener of listeners) listener.stop(true);
+  return ports;
+}
+
+let exitHookInstalled = false;
+
+/**
+ * For long-lived runners (benchmarks) outside bun:test's afterAll: kill every tracked process and
+ * remove every temp dir when this process exits, including on SIGINT/SIGTERM, whose default action
+ * would skip the "exit" event and leave orphans holding ports.
+ */
+export function installExitCleanup(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", cleanupAll);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      cleanupAll();
+      process.exit(130);
+    });
+  }
+}
+
 async function readLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
   const decoder = new TextDecoder();
   let buffered = "";

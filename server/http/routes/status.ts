@@ -6,6 +6,9 @@ export interface NodeStatus {
   readonly version: string;
   readonly uptimeMs: number;
   readonly dataDir: string;
+  /** Present once the node runs: consensus and peer-link state (server/node/node-status.ts). */
+  readonly advertise?: string;
+  readonly raft?: unknown;
 }
 
 export interface StatusSource {

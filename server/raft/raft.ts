@@ -216,6 +216,9 @@ export class Raft {
     assert(self !== undefined, "a leader is in its own configuration");
     self.maybeUpdate(this.log.stableIndex);
     self.becomeReplicate();
+    // A self-removal proposed in an earlier term may still be in flight: keep refusing proposals,
+    // or we could outgrow the log of the voter that must succeed us (found by test/sim).
+    this.leaving = this.pendingSelfRemoval();
     // The no-op of the new term (§5.4.2 / thesis §6.4): committing it commits everything before.
     const noop: Entry = { term: this.term, index: next, type: "normal", data: emptyData };
     this.log.appendLeader(noop);
@@ -284,6 +287,18 @@ export class Raft {
   /** A voter of the configuration in effect, not waiting to persist a snapshot. */
   promotable(): boolean {
     return this.voters.includes(this.id) && this.log.pendingSnapshot === null;
+  }
+
+  /** An unapplied conf change in our log removes or demotes us. Bounded by the uncommitted tail. */
+  private pendingSelfRemoval(): boolean {
+    const log = this.log;
+    for (let i = Math.max(log.applied, log.dummyIndex) + 1; i <= log.lastIndex(); i++) {
+      const entry = log.entries[i - log.dummyIndex - 1];
+      if (entry?.type !== "conf-change") continue;
+      const change = decodeConfChange(entry.data);
+      if (change.nodeId === this.id && change.type !== "add-voter") return true;
+    }
+    return false;
   }
 
   private hasUnappliedConfChange(): boolean {
@@ -553,6 +568,7 @@ export class Raft {
     if (this.maybeCommit()) this.bcastAppend();
     else if (wasPaused) this.maybeSendAppend(pr, true);
     while (this.maybeSendAppend(pr, false));
+    if (this.maybeHandOff()) return;
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
@@ -737,14 +753,10 @@ export class Raft {
   }
 
   private leaderConfChanged(): void {
-    if (!this.voters.includes(this.id)) {
-      // Removed (or demoted): stop leading; the remaining voters elect a leader among themselves.
-      this.becomeFollower(this.term, null);
-      return;
-    }
     const next = this.log.lastIndex() + 1;
     for (const id of [...this.prs.keys()]) {
-      if (!this.voters.includes(id) && !this.learners.includes(id)) this.prs.delete(id);
+      // A removed leader keeps tracking itself until it hands over (maybeHandOff).
+      if (id !== this.id && !this.voters.includes(id) && !this.learners.includes(id)) this.prs.delete(id);
     }
     for (const id of this.voters) {
       const pr = this.prs.get(id);
@@ -757,9 +769,31 @@ export class Raft {
       else pr.isLearner = true;
     }
     if (this.leadTransferee !== null && !this.voters.includes(this.leadTransferee)) this.leadTransferee = null;
+    if (!this.voters.includes(this.id)) {
+      this.leaving = true;
+      if (this.maybeHandOff()) return;
+    }
     // A smaller quorum may already hold more entries.
     if (this.maybeCommit()) this.bcastAppend();
     else this.needsBroadcast = true;
+  }
+
+  /**
+   * A leader removed from (or demoted in) the configuration it leads. Stepping down at once can
+   * strand the group: a remaining voter that has not yet learned the removal committed still counts
+   * this node as a voter and needs its vote, which our longer log would refuse. So we keep leading,
+   * accept nothing new, and as soon as a remaining voter holds our whole log we hand over with
+   * TimeoutNow (thesis §3.10) and step down; that voter wins with or without our vote.
+   */
+  private maybeHandOff(): boolean {
+    if (this.role !== "leader" || this.voters.includes(this.id)) return false;
+    assert(this.leaving, "a leader outside its configuration refuses proposals");
+    const last = this.log.lastIndex();
+    const successor = this.voters.find((id) => this.prs.get(id)?.match === last);
+    if (successor === undefined) return false;
+    this.sendTimeoutNow(successor);
+    this.becomeFollower(this.term, null);
+    return true;
   }
 
   readIndex(requestCtx: string): RequestResult {

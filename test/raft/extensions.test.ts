@@ -5,11 +5,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { raftLimits } from "../../server/constants.ts";
-import { decodeConfChange } from "../../server/raft/conf-change.ts";
+import { decodeConfChange, encodeConfChange } from "../../server/raft/conf-change.ts";
 import { RawNode } from "../../server/raft/raw-node.ts";
-import type { NodeId } from "../../server/raft/types.ts";
+import type { Entry, NodeId } from "../../server/raft/types.ts";
 import { Network, nodeOptions } from "./network.ts";
-import { app, appResp, drain, drainMessages, encoder, heartbeat, ofType, restoredNode, tickUntil, vote, voteResp } from "./helpers.ts";
+import { app, appResp, drain, drainMessages, encoder, entriesOfTerms, heartbeat, ofType, restoredNode, tickUntil, vote, voteResp } from "./helpers.ts";
 
 function leaderOf3(overrides = {}): Network {
   const net = Network.bootstrap(["a", "b", "c"], overrides);
@@ -141,6 +141,53 @@ describe("§6 membership changes", () => {
     expect(net.node("b").proposeConfChange({ type: "add-voter", nodeId: "d" })).toEqual({ ok: false, reason: "not-leader", leader: "a" });
     expect(net.node("a").proposeConfChange({ type: "add-voter", nodeId: "b" })).toMatchObject({ reason: "dropped" });
     expect(net.node("a").proposeConfChange({ type: "remove-node", nodeId: "zz" })).toMatchObject({ reason: "dropped" });
+  });
+});
+
+describe("§6 a leader that removes itself (found by test/sim)", () => {
+  /** A 2-voter node whose log ends in an unapplied conf change removing itself. */
+  function restartedWithPendingSelfRemoval(): RawNode {
+    const removal: Entry = { term: 1, index: 3, type: "conf-change", data: encodeConfChange({ type: "remove-node", nodeId: "a" }) };
+    return new RawNode(
+      nodeOptions("a", {
+        persisted: {
+          hardState: { term: 1, votedFor: "a", commit: 2 },
+          snapshot: { meta: { index: 0, term: 0, confState: { voters: ["a", "b"], learners: [] } }, data: new Uint8Array(0) },
+          entries: [...entriesOfTerms([1, 1]), removal],
+          applied: 2,
+        },
+      }),
+    );
+  }
+
+  function electWithVoteOf(node: RawNode, voter: NodeId): void {
+    tickUntil(node, () => node.status().role !== "follower");
+    for (let round = 0; round < 3 && node.status().role !== "leader"; round++) {
+      for (const m of drainMessages(node)) {
+        if (m.type === "vote" || m.type === "pre-vote") node.step(voteResp(voter, "a", m.term, false, m.type === "vote" ? "vote-resp" : "pre-vote-resp"));
+      }
+    }
+    expect(node.status().role).toBe("leader");
+  }
+
+  test("§6 re-elected with its own removal still in the log, it accepts no proposals", () => {
+    const node = restartedWithPendingSelfRemoval();
+    electWithVoteOf(node, "b");
+    const result = node.propose(encoder.encode("x"));
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toBe("dropped");
+  });
+
+  test("§3.10 once it applies its removal it hands over to a voter holding its whole log", () => {
+    const node = restartedWithPendingSelfRemoval();
+    electWithVoteOf(node, "b");
+    drain(node);
+    const last = node.status().lastIndex;
+    node.step(appResp("b", "a", node.status().term, last));
+    const messages = [...drainMessages(node), ...drainMessages(node)]; // commit + apply, then hand-over
+    expect(ofType(messages, "timeout-now").map((m) => m.to)).toEqual(["b"]);
+    expect(node.status().role).toBe("follower");
+    expect(node.status().confState.voters).toEqual(["b"]);
   });
 });
 

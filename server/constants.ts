@@ -55,6 +55,12 @@ assert(raftTiming.heartbeatTicks * 4 <= raftTiming.electionTicks, "several heart
 export const groupLimits = {
   /** A client request (write, linearizable read, membership step) gets an answer within this. */
   requestDeadlineMs: 10_000,
+  /**
+   * A request forwarded to the leader gets this long before it is reported "outcome unknown" (504):
+   * several election timeouts, so a leader that froze or died is replaced meanwhile, and clients
+   * learn within seconds rather than at the full request deadline.
+   */
+  forwardTimeoutMs: 2_000,
   /** Between attempts while no leader is known (an election is under way). */
   leaderWaitStepMs: 20,
   /** Attempts at finding a leader within one deadline; bounds the loop. */

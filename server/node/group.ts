@@ -133,7 +133,8 @@ export class Group {
   private async tryOnce(request: ForwardRequest, remainingMs: number): Promise<ForwardResponse> {
     const local = await this.runLocally(request, remainingMs);
     if (local.status !== "not-leader" || local.leader === null || local.leader === this.options.nodeId) return local;
-    const reply = await this.options.transport.request(local.leader, encodeForwardRequest(request), Math.max(1, Math.floor(remainingMs)));
+    const timeoutMs = Math.max(1, Math.floor(Math.min(remainingMs, groupLimits.forwardTimeoutMs)));
+    const reply = await this.options.transport.request(local.leader, encodeForwardRequest(request), timeoutMs);
     if (reply.ok) return decodeForwardResponse(reply.body);
     // Sent but unanswered: the leader may have appended it, so trying again could apply it twice.
     if (reply.reason === "timeout" || reply.reason === "disconnected" || reply.reason === "stopped") {

@@ -59,9 +59,11 @@ describe("HA group, multi-process", () => {
     const others = () => group.running().filter((n) => n.id !== old.id).map((n) => n.url);
     // Writes sent to the frozen leader wait in its socket queue until it wakes up deposed.
     const ledger = newLedger();
-    const toFrozen = writeUntil({ cluster: group, ledger, writers: 4, until: wait(2_500), targets: () => [old.url], prefix: "frozen", writesMax: 1 });
-    const toOthers = writeUntil({ cluster: group, ledger, writers: 4, until: wait(2_500), targets: others, prefix: "live" });
-    await wait(2_000);
+    const toFrozen = writeUntil({ cluster: group, ledger, writers: 4, until: wait(5_000), targets: () => [old.url], prefix: "frozen", writesMax: 1 });
+    // Writes forwarded to the frozen leader come back 504 (outcome unknown) after the forward
+    // timeout; the writers then reach the new leader.
+    const toOthers = writeUntil({ cluster: group, ledger, writers: 4, until: wait(5_000), targets: others, prefix: "live" });
+    await wait(3_000);
     expect((await group.waitForLeader()).id).not.toBe(old.id);
     group.node(old.id).proc!.kill("SIGCONT");
     await Promise.all([toFrozen, toOthers]);

@@ -65,9 +65,9 @@ export const groupLimits = {
   leaderWaitStepMs: 20,
   /** Attempts at finding a leader within one deadline; bounds the loop. */
   leaderAttemptsMax: 1000,
-  /** A joining learner is promoted once it is this close to the leader's commit index. */
-  catchUpLagEntriesMax: 100,
   catchUpDeadlineMs: 60_000,
+  /** A learner never heard from within this is reported unreachable instead of waited for. */
+  learnerContactMs: 3_000,
 } as const;
 
 assert(groupLimits.leaderAttemptsMax * groupLimits.leaderWaitStepMs >= groupLimits.requestDeadlineMs, "attempts must cover the deadline");

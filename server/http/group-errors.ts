@@ -3,7 +3,7 @@
  * leader, dropped, lost); 504 means "may or may not be applied" and tells the client so.
  */
 import type { Context } from "hono";
-import { NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "../node/driver-errors.ts";
+import { MembershipError, NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "../node/driver-errors.ts";
 import { errorBody } from "./errors.ts";
 
 export function groupErrorResponse(c: Context, error: unknown): Response {
@@ -12,5 +12,6 @@ export function groupErrorResponse(c: Context, error: unknown): Response {
     return c.json(errorBody(503, `not applied: ${error.message}`, { retry: true }), 503);
   }
   if (error instanceof ProposalOutcomeUnknownError) return c.json(errorBody(504, `outcome unknown: ${error.message}`, { retry: false }), 504);
+  if (error instanceof MembershipError) return c.json(errorBody(504, error.message, { retry: false }), 504);
   throw error;
 }

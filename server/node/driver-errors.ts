@@ -25,3 +25,8 @@ export class ProposalLostError extends Error {
 export class ProposalOutcomeUnknownError extends Error {
   override readonly name = "ProposalOutcomeUnknownError";
 }
+
+/** A membership change stopped partway for a reason the operator must act on (named in the message). */
+export class MembershipError extends Error {
+  override readonly name = "MembershipError";
+}

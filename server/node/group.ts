@@ -13,7 +13,7 @@ import type { Transport, AppRequest } from "../transport/transport.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { RaftDriver } from "./raft-driver.ts";
-import { NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "./driver-errors.ts";
+import { MembershipError, NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "./driver-errors.ts";
 import { decodeForwardRequest, decodeForwardResponse, encodeForwardRequest, encodeForwardResponse, type ForwardRequest, type ForwardResponse } from "./forward-protocol.ts";
 import { groupLimits } from "../constants.ts";
 import { assert } from "../assert.ts";
@@ -27,6 +27,9 @@ export interface GroupOptions {
   /** Founders (or, for a joiner, members to contact) from the node config. */
   readonly initialCluster: Readonly<Record<NodeId, string>>;
 }
+
+/** Transport failures that happen before a request is handed to the socket. */
+const neverSent: ReadonlySet<string> = new Set(["unreachable", "overloaded", "too-large", "unknown-peer"]);
 
 export interface Applied {
   readonly index: number;
@@ -103,13 +106,13 @@ export class Group {
   }
 
   /** Commits `data` through the leader and resolves once it is applied on this node. */
-  async propose(data: Uint8Array, deadlineMs = groupLimits.requestDeadlineMs): Promise<Applied> {
+  async propose(data: Uint8Array, deadlineMs: number = groupLimits.requestDeadlineMs): Promise<Applied> {
     const response = await this.untilLeader({ op: "propose", data }, deadlineMs);
     return { index: response.index, result: response.error === null ? { index: response.index, ok: true } : { index: response.index, ok: false, error: response.error } };
   }
 
   /** Raft thesis §6.4: an index this node has applied that covers every write acknowledged so far. */
-  async readBarrier(deadlineMs = groupLimits.requestDeadlineMs): Promise<number> {
+  async readBarrier(deadlineMs: number = groupLimits.requestDeadlineMs): Promise<number> {
     return (await this.untilLeader({ op: "read-index" }, deadlineMs)).index;
   }
 
@@ -136,11 +139,10 @@ export class Group {
     const timeoutMs = Math.max(1, Math.floor(Math.min(remainingMs, groupLimits.forwardTimeoutMs)));
     const reply = await this.options.transport.request(local.leader, encodeForwardRequest(request), timeoutMs);
     if (reply.ok) return decodeForwardResponse(reply.body);
-    // Sent but unanswered: the leader may have appended it, so trying again could apply it twice.
-    if (reply.reason === "timeout" || reply.reason === "disconnected" || reply.reason === "stopped") {
-      throw new ProposalOutcomeUnknownError(`leader ${local.leader} did not answer (${reply.reason})`);
-    }
-    return { status: "not-leader", leader: null }; // never left this node: safe to try again
+    // Only these mean the request never left this node; after any other failure the leader may have
+    // appended it, and trying again could apply it twice.
+    if (neverSent.has(reply.reason)) return { status: "not-leader", leader: null };
+    throw new ProposalOutcomeUnknownError(`leader ${local.leader} did not answer (${reply.reason})`);
   }
 
   private async runLocally(request: ForwardRequest, remainingMs: number): Promise<ForwardResponse> {
@@ -202,16 +204,26 @@ export class Group {
     throw new ProposalDroppedError(`membership change ${change.type} ${change.nodeId} did not go through in time`);
   }
 
+  /**
+   * Thesis §4.2.1: a learner is promoted only once it holds everything the leader had committed
+   * when it was added, and has been heard from; otherwise a silent or unreachable newcomer would
+   * enlarge the quorum with a vote that never comes.
+   */
   private async untilCaughtUp(nodeId: NodeId): Promise<void> {
-    const deadline = performance.now() + groupLimits.catchUpDeadlineMs;
-    while (performance.now() < deadline) {
+    const target = this.options.driver.status().commit;
+    const started = performance.now();
+    while (performance.now() - started < groupLimits.catchUpDeadlineMs) {
       const status = this.options.driver.status();
       if (status.role !== "leader") throw new NotLeaderError(status.leader);
       const progress = status.progress.get(nodeId);
-      if (progress !== undefined && status.commit - progress.match <= groupLimits.catchUpLagEntriesMax) return;
+      if (progress !== undefined && progress.match > 0 && progress.match >= target && progress.recentActive) return;
+      if ((progress?.match ?? 0) === 0 && performance.now() - started > groupLimits.learnerContactMs) {
+        const address = this.options.state.members.get(nodeId) ?? "its address";
+        throw new MembershipError(`${nodeId} was added as a learner but never answered at ${address}; it stays a learner (is it running with --join?)`);
+      }
       await Bun.sleep(groupLimits.leaderWaitStepMs);
     }
-    throw new ProposalOutcomeUnknownError(`${nodeId} did not catch up within ${groupLimits.catchUpDeadlineMs} ms; it stays a learner`);
+    throw new MembershipError(`${nodeId} did not catch up within ${groupLimits.catchUpDeadlineMs} ms; it stays a learner`);
   }
 }
 

@@ -18,7 +18,7 @@ import type { LibsqlLogStore } from "../storage/libsql-log-store.ts";
 import type { ReplicatedState, ApplyResult } from "../state/replicated-state.ts";
 import type { Logger } from "../log/logger.ts";
 import { raftLimits } from "../constants.ts";
-import { assert } from "../assert.ts";
+import { AssertionError, assert } from "../assert.ts";
 import { NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "./driver-errors.ts";
 import { AppliedWaiters, ProposalWaiters, ReadWaiters } from "./waiters.ts";
 
@@ -97,14 +97,18 @@ export class RaftDriver {
   }
 
   async stop(): Promise<void> {
+    this.halt(new ProposalOutcomeUnknownError("node is shutting down"));
+    while (this.running) await Bun.sleep(1);
+  }
+
+  /** No more ticks, Readies or answers; everyone still waiting learns it now, not at a deadline. */
+  private halt(reason: Error): void {
     this.stopped = true;
     if (this.ticker !== null) clearInterval(this.ticker);
     this.ticker = null;
-    const unknown = new ProposalOutcomeUnknownError("node is shutting down");
-    this.proposals.rejectAll(unknown);
-    this.reads.rejectAll(unknown);
-    this.appliedWaiters.rejectAll(unknown);
-    while (this.running) await Bun.sleep(1);
+    this.proposals.rejectAll(reason);
+    this.reads.rejectAll(reason);
+    this.appliedWaiters.rejectAll(reason);
   }
 
   private get node(): RawNode {
@@ -137,13 +141,14 @@ export class RaftDriver {
   private track(result: ReturnType<RawNode["propose"]>): Promise<ApplyResult> {
     if (this.stopped) return Promise.reject(new ProposalOutcomeUnknownError("node is shutting down"));
     if (!result.ok) return Promise.reject(result.reason === "not-leader" ? new NotLeaderError(result.leader) : new ProposalDroppedError(result.detail));
-    const promise = this.proposals.add(result.index, result.term);
+    const promise = this.proposals.add(result.index, result.term, new ProposalLostError(`log slot ${result.index} was proposed again in term ${result.term}`));
     this.kick();
     return promise;
   }
 
   /** Linearizable read barrier (Raft thesis §6.4): resolves with an index this node has applied. */
   readIndex(): Promise<number> {
+    if (this.stopped) return Promise.reject(new ProposalOutcomeUnknownError("node is shutting down"));
     const ctx = `${this.options.nodeId}:${++this.readSequence}`;
     const result = this.node.readIndex(ctx);
     if (!result.ok) return Promise.reject(result.reason === "not-leader" ? new NotLeaderError(result.leader) : new ProposalDroppedError(result.detail));
@@ -154,6 +159,7 @@ export class RaftDriver {
 
   waitApplied(index: number): Promise<void> {
     if (this.options.state.applied >= index) return Promise.resolve();
+    if (this.stopped) return Promise.reject(new ProposalOutcomeUnknownError("node is shutting down"));
     return this.appliedWaiters.add(index);
   }
 
@@ -184,8 +190,9 @@ export class RaftDriver {
         await this.handleReady(this.node.ready());
       }
     } catch (error) {
-      this.stopped = true;
-      if (this.ticker !== null) clearInterval(this.ticker);
+      this.halt(new ProposalOutcomeUnknownError("this node stopped taking part"));
+      // A broken invariant is a bug, not an I/O failure: crash loudly (STYLE §4.1).
+      if (error instanceof AssertionError) throw error;
       this.options.log.error("durable write failed; this node stops taking part", { error });
       this.options.onFatal(error as Error);
     } finally {
@@ -198,7 +205,11 @@ export class RaftDriver {
     // Raft thesis §10.2.1: a leader's appends and heartbeats need nothing of its own disk, so they
     // leave before its write and the followers' fsyncs overlap the leader's. Votes and every
     // acknowledgement wait until what they promise is durable.
-    const early = ready.messages.filter(sendsBeforePersisting);
+    // A Ready that changes term or vote (a lone voter can campaign and win within one) must be
+    // durable before even its appends leave: they carry that term.
+    const hard = ready.hardState;
+    const termDurable = hard === null || (hard.term === this.persistedTerm && hard.votedFor === this.persistedVote);
+    const early = termDurable ? ready.messages.filter(sendsBeforePersisting) : [];
     const late = early.length === ready.messages.length ? [] : ready.messages.filter((m) => !sendsBeforePersisting(m));
     if (early.length > 0) transport.send(early);
     const statements: InStatement[] = [];
@@ -222,6 +233,8 @@ export class RaftDriver {
     if (late.length > 0) transport.send(late);
     this.settle(ready.committedEntries, outcome.results);
     for (const read of ready.readStates) this.reads.resolve(read.requestCtx, read.index);
+    // The core forgets pending ReadIndex rounds when it stops leading; so must we, or they hang.
+    if (ready.softState !== null && ready.softState.role !== "leader") this.reads.rejectAll(new NotLeaderError(ready.softState.leader));
     this.node.advance();
     await this.maybeCompact();
     this.options.afterReady?.();
@@ -250,6 +263,9 @@ export class RaftDriver {
   private async maybeCompact(): Promise<void> {
     const applied = this.options.state.applied;
     if (applied - this.snapshotIndex < this.options.timing.snapshotEveryEntries) return;
+    // A leader's snapshot may have arrived while the last Ready was being written: the core is
+    // already past `applied`, and the next Ready restores it. Compact after that, not before.
+    if ((this.node.lastSnapshot()?.meta.index ?? 0) > applied) return;
     this.node.compact({ index: applied, data: this.options.state.snapshot() });
     const snapshot = this.node.lastSnapshot();
     assert(snapshot !== null && snapshot.meta.index === applied, "the core kept the snapshot it was given");

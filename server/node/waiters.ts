@@ -19,8 +19,14 @@ function park<T>(): { promise: Promise<T>; parked: Parked<T> } {
 export class ProposalWaiters {
   private readonly byIndex = new Map<number, Parked<ApplyResult> & { term: number }>();
 
-  add(index: number, term: number): Promise<ApplyResult> {
-    assert(!this.byIndex.has(index), `two proposals wait on log slot ${index}`);
+  /** `superseded`: for an earlier proposal at the same slot, which a later term has overwritten. */
+  add(index: number, term: number, superseded: Error): Promise<ApplyResult> {
+    const earlier = this.byIndex.get(index);
+    if (earlier !== undefined) {
+      // A deposed leader's slot, re-proposed after it won again: the old entry can no longer commit.
+      assert(earlier.term < term, `two proposals in one term at log slot ${index}`);
+      earlier.reject(superseded);
+    }
     const { promise, parked } = park<ApplyResult>();
     this.byIndex.set(index, { ...parked, term });
     return promise;

@@ -108,7 +108,8 @@ export class Transport {
       if (peers.has(peerId)) continue;
       link.stop("removed from the group");
       this.links.delete(peerId);
-      this.failPending(peerId, "unknown-peer");
+      // Already sent: the peer may have acted on them, so this is "disconnected", not "unknown-peer".
+      this.failPending(peerId, "disconnected");
     }
     for (const [peerId, address] of peers) {
       if (peerId === this.id) continue;
@@ -313,7 +314,7 @@ export class Transport {
     pending.resolve(reply);
   }
 
-  private failPending(peer: NodeId, reason: "disconnected" | "unknown-peer"): void {
+  private failPending(peer: NodeId, reason: "disconnected"): void {
     for (const [requestId, pending] of [...this.pending]) {
       if (pending.peer === peer) this.settle(requestId, { ok: false, reason });
     }

@@ -339,6 +339,22 @@ describe("transport over loopback", () => {
     expect(await a.transport.request("b", new Uint8Array(1), 50)).toEqual({ ok: false, reason: "unreachable" });
   });
 
+  test("a request already sent when its peer is removed fails as disconnected, never as unknown-peer", async () => {
+    // "unknown-peer" promises the request never left; the caller may retry it. After sending, the
+    // peer may have acted on it, so the caller must hear "disconnected" (outcome unknown).
+    const [a, b] = [startNode("a"), startNode("b")];
+    wire([a, b]);
+    b.transport.onApp(async ({ body }) => {
+      await Bun.sleep(300);
+      return body;
+    });
+    await waitFor("link up", () => a.transport.stats().get("b")?.connected === true);
+    const inFlight = a.transport.request("b", new Uint8Array([7]), 2000);
+    await Bun.sleep(20);
+    a.transport.setPeers(new Map());
+    expect(await inFlight).toEqual({ ok: false, reason: "disconnected" });
+  });
+
   test("setPeers removes a link and closes its socket", async () => {
     const [a, b] = [startNode("a"), startNode("b")];
     wire([a, b]);

@@ -105,7 +105,7 @@ export class Group {
     return [...status.confState.voters.map((id) => describe(id, "voter")), ...status.confState.learners.map((id) => describe(id, "learner"))];
   }
 
-  /** Commits `data` through the leader and resolves once it is applied on this node. */
+  /** Commits `data` through the leader and resolves once the leader has applied it. */
   async propose(data: Uint8Array, deadlineMs: number = groupLimits.requestDeadlineMs): Promise<Applied> {
     const response = await this.untilLeader({ op: "propose", data }, deadlineMs);
     return { index: response.index, result: response.error === null ? { index: response.index, ok: true } : { index: response.index, ok: false, error: response.error } };
@@ -123,7 +123,9 @@ export class Group {
       if (remainingMs <= 0) break;
       const response = await this.tryOnce(request, remainingMs);
       if (response.status === "ok") {
-        await withDeadline(this.options.driver.waitApplied(response.index), deadline - performance.now());
+        // A write is answered once the leader applied it (as etcd does); a read barrier must be
+        // reached here, because the read that follows is served from this node's state.
+        if (request.op === "read-index") await withDeadline(this.options.driver.waitApplied(response.index), deadline - performance.now());
         return response;
       }
       if (response.status === "failed") throw failure(response);

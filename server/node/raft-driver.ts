@@ -223,6 +223,11 @@ export class RaftDriver {
     statements.push(...outcome.statements);
     const lastApplied = ready.committedEntries.at(-1);
     if (lastApplied !== undefined) statements.push(store.appliedStatement(lastApplied.index));
+    // Committed entries are durable on a majority already, and applying needs no durability of its
+    // own (a crash re-applies from the log): answer their proposers now, not after this Ready's
+    // fsync, which exists for the new entries it carries.
+    this.settle(ready.committedEntries, outcome.results);
+    for (const read of ready.readStates) this.reads.resolve(read.requestCtx, read.index);
     if (statements.length > 0) {
       const durable = this.needsFsync(ready);
       await store.commit(statements, { durable });
@@ -231,8 +236,6 @@ export class RaftDriver {
     this.stats.readies++;
     this.stats.entriesPersisted += ready.entries.length;
     if (late.length > 0) transport.send(late);
-    this.settle(ready.committedEntries, outcome.results);
-    for (const read of ready.readStates) this.reads.resolve(read.requestCtx, read.index);
     // The core forgets pending ReadIndex rounds when it stops leading; so must we, or they hang.
     if (ready.softState !== null && ready.softState.role !== "leader") this.reads.rejectAll(new NotLeaderError(ready.softState.leader));
     this.node.advance();

@@ -1,7 +1,8 @@
 /**
  * @module The replicated key-value API (tests, benchmarks, and later configuration). Writes are
- * accepted on any node and answered after commit on a majority and apply on this node; reads are
- * linearizable through ReadIndex unless `?stale=true`.
+ * accepted on any node and answered after commit on a majority and apply on the leader; reads are
+ * linearizable through ReadIndex unless `?stale=true` (a stale read on a follower may briefly miss
+ * a write it just forwarded).
  */
 import { Hono, type Context } from "hono";
 import { HTTPException } from "hono/http-exception";

@@ -91,10 +91,10 @@ export function installExitCleanup(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on("exit", cleanupAll);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  for (const [signal, exitCode] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     process.on(signal, () => {
       cleanupAll();
-      process.exit(130);
+      process.exit(exitCode);
     });
   }
 }

@@ -15,7 +15,7 @@ export const nodeHelp = `Usage: opsconn node [--config FILE] [options]
 Runs one connector node. Flags override the config file; the file (YAML or JSON) takes the same
 keys as the flags in camelCase (nodeId, host, port, dataDir, logLevel, advertise, initialCluster as
 a map, join, clusterSecret) plus the Raft timing keys tickMs, electionTicks, heartbeatTicks and
-snapshotEveryEntries. The cluster secret may also come from OPSCONN_CLUSTER_SECRET, which keeps it
+snapshotEveryEntries, snapshotEveryBytes. The cluster secret may also come from OPSCONN_CLUSTER_SECRET, which keeps it
 out of the process list.
 
 Without --initial-cluster a node founds a group of its own. Founders all get the same

@@ -31,6 +31,7 @@ export interface NodeConfig {
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
   readonly snapshotEveryEntries: number;
+  readonly snapshotEveryBytes: number;
 }
 
 export const defaultNodeConfig: NodeConfig = {
@@ -84,6 +85,7 @@ const checks: Record<keyof NodeConfig, Check> = {
   electionTicks: integerIn(2, 1000),
   heartbeatTicks: integerIn(1, 999),
   snapshotEveryEntries: integerIn(1, 100_000_000),
+  snapshotEveryBytes: integerIn(1024, 2 ** 40),
 };
 
 /** Rules that span keys; only run once every key is valid on its own. */

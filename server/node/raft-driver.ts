@@ -10,7 +10,8 @@
  * A failed durable write is fatal: the in-memory state may be ahead of the disk, so the driver stops
  * taking part (no votes, no acks) and reports through `onFatal`.
  */
-import type { Client, InStatement } from "@libsql/client";
+import type { Client } from "@libsql/client";
+import type { SqlStatement } from "../storage/sql-writer.ts";
 import { RawNode } from "../raft/raw-node.ts";
 import { seededRng } from "../raft/prng.ts";
 import type { ConfChange, Entry, Message, NodeId, RaftStatus, Ready } from "../raft/types.ts";
@@ -30,8 +31,10 @@ export interface RaftTiming {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
-  /** Take a snapshot and compact the log once this many entries were applied since the last one. */
+  /** Take a snapshot and compact the log once this many entries were applied since the last one, */
   readonly snapshotEveryEntries: number;
+  /** ... or this many bytes of entry data. */
+  readonly snapshotEveryBytes: number;
 }
 
 export interface RaftDriverOptions {
@@ -53,6 +56,8 @@ export class RaftDriver {
   private running = false;
   private stopped = false;
   private snapshotIndex = 0;
+  /** Entry bytes applied since the last snapshot. */
+  private bytesSinceSnapshot = 0;
   /** Term and vote as last written, to tell a Ready that must fsync from one that need not. */
   private persistedTerm = 0;
   private persistedVote: NodeId | null = null;
@@ -212,7 +217,7 @@ export class RaftDriver {
     const early = termDurable ? ready.messages.filter(sendsBeforePersisting) : [];
     const late = early.length === ready.messages.length ? [] : ready.messages.filter((m) => !sendsBeforePersisting(m));
     if (early.length > 0) transport.send(early);
-    const statements: InStatement[] = [];
+    const statements: SqlStatement[] = [];
     if (ready.snapshot !== null) {
       statements.push(...state.restore(ready.snapshot.data, ready.snapshot.meta.index));
       this.snapshotIndex = ready.snapshot.meta.index;
@@ -223,6 +228,7 @@ export class RaftDriver {
     statements.push(...outcome.statements);
     const lastApplied = ready.committedEntries.at(-1);
     if (lastApplied !== undefined) statements.push(store.appliedStatement(lastApplied.index));
+    for (const entry of ready.committedEntries) this.bytesSinceSnapshot += entry.data.length;
     // Committed entries are durable on a majority already, and applying needs no durability of its
     // own (a crash re-applies from the log): answer their proposers now, not after this Ready's
     // fsync, which exists for the new entries it carries.
@@ -265,7 +271,8 @@ export class RaftDriver {
   /** Snapshot at the applied index every `snapshotEveryEntries`, so the log and restarts stay short. */
   private async maybeCompact(): Promise<void> {
     const applied = this.options.state.applied;
-    if (applied - this.snapshotIndex < this.options.timing.snapshotEveryEntries) return;
+    const { snapshotEveryEntries, snapshotEveryBytes } = this.options.timing;
+    if (applied - this.snapshotIndex < snapshotEveryEntries && this.bytesSinceSnapshot < snapshotEveryBytes) return;
     // A leader's snapshot may have arrived while the last Ready was being written: the core is
     // already past `applied`, and the next Ready restores it. Compact after that, not before.
     if ((this.node.lastSnapshot()?.meta.index ?? 0) > applied) return;
@@ -273,6 +280,7 @@ export class RaftDriver {
     const snapshot = this.node.lastSnapshot();
     assert(snapshot !== null && snapshot.meta.index === applied, "the core kept the snapshot it was given");
     this.snapshotIndex = applied;
+    this.bytesSinceSnapshot = 0;
     await this.options.store.compact(snapshot);
   }
 }

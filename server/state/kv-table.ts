@@ -1,20 +1,31 @@
 /**
  * @module The replicated key-value module: an in-memory map that is the authoritative view for
- * reads, and the SQL that makes each change durable in the same transaction as the applied index.
+ * reads, and the SQL that makes changes durable in the same transaction as the applied index.
  * Deterministic: the same entries give the same map and the same statements on every node.
+ *
+ * Writes of one apply batch are merged per key (last write wins) and flushed as one multi-row
+ * upsert and one delete: the transaction is atomic, so only each key's final state matters, and one
+ * statement per entry measured 5x slower than one per batch.
  */
-import type { InStatement } from "@libsql/client";
 import { assert } from "../assert.ts";
+import { deleteWhereIn, multiRow, type MultiRowShape } from "../storage/multi-row.ts";
+import type { SqlStatement, SqlValue } from "../storage/sql-writer.ts";
 
 export interface KvRecord {
   readonly value: Uint8Array;
   readonly modIndex: number;
 }
 
-const upsertRowsMax = 8000;
+const upsertRows: MultiRowShape = {
+  head: "INSERT INTO kv (key, value, mod_index) VALUES",
+  columns: 3,
+  tail: "ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_index = excluded.mod_index",
+};
 
 export class KvTable {
   private readonly records = new Map<string, KvRecord>();
+  /** Keys written since the last flush → their final record, or null when deleted. */
+  private readonly dirty = new Map<string, KvRecord | null>();
 
   get(key: string): KvRecord | undefined {
     return this.records.get(key);
@@ -28,30 +39,37 @@ export class KvTable {
     return this.records.entries();
   }
 
-  put(items: ReadonlyArray<{ key: string; value: Uint8Array }>, index: number, out: InStatement[]): void {
+  put(items: ReadonlyArray<{ key: string; value: Uint8Array }>, index: number): void {
     assert(index > 0, "kv writes come from log entries");
-    for (let start = 0; start < items.length; start += upsertRowsMax) {
-      const chunk = items.slice(start, start + upsertRowsMax);
-      const args: Array<string | number | Uint8Array> = [];
-      for (const { key, value } of chunk) {
-        this.records.set(key, { value, modIndex: index });
-        args.push(key, value, index);
-      }
-      out.push({
-        sql: `INSERT INTO kv (key, value, mod_index) VALUES (?,?,?)${",(?,?,?)".repeat(chunk.length - 1)} ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_index = excluded.mod_index`,
-        args,
-      });
+    for (const { key, value } of items) {
+      const record = { value, modIndex: index };
+      this.records.set(key, record);
+      this.dirty.set(key, record);
     }
   }
 
-  delete(key: string, out: InStatement[]): boolean {
-    const existed = this.records.delete(key);
-    out.push({ sql: "DELETE FROM kv WHERE key = ?", args: [key] });
-    return existed;
+  delete(key: string): boolean {
+    this.dirty.set(key, null);
+    return this.records.delete(key);
+  }
+
+  /** The SQL for every write since the last flush. */
+  flush(out: SqlStatement[]): void {
+    if (this.dirty.size === 0) return;
+    const upserts: SqlValue[] = [];
+    const deletes: SqlValue[] = [];
+    for (const [key, record] of this.dirty) {
+      if (record === null) deletes.push(key);
+      else upserts.push(key, record.value, record.modIndex);
+    }
+    this.dirty.clear();
+    if (deletes.length > 0) deleteWhereIn("kv", "key", deletes, out);
+    if (upserts.length > 0) multiRow(upsertRows, upserts, out);
   }
 
   /** Replaces the whole table (snapshot restore or boot). */
   replace(rows: Iterable<[string, KvRecord]>): void {
+    assert(this.dirty.size === 0, "replace between applies only");
     this.records.clear();
     for (const [key, record] of rows) this.records.set(key, record);
   }

@@ -4,7 +4,8 @@
  * driver commits that SQL in the same transaction as the Raft log writes and the applied index, so
  * each entry is applied exactly once across crashes. No I/O here except `load()` at boot.
  */
-import type { Client, InStatement } from "@libsql/client";
+import type { Client } from "@libsql/client";
+import type { SqlStatement } from "../storage/sql-writer.ts";
 import type { Entry } from "../raft/types.ts";
 import { assert, unreachable } from "../assert.ts";
 import { decodeCommand, type Command } from "./command-codec.ts";
@@ -16,7 +17,7 @@ export type ApplyResult = { readonly index: number; readonly ok: true } | { read
 
 export interface ApplyOutcome {
   readonly results: readonly ApplyResult[];
-  readonly statements: InStatement[];
+  readonly statements: SqlStatement[];
 }
 
 const snapshotVersion = 1;
@@ -43,7 +44,7 @@ export class ReplicatedState {
   }
 
   apply(entries: readonly Entry[]): ApplyOutcome {
-    const statements: InStatement[] = [];
+    const statements: SqlStatement[] = [];
     const results: ApplyResult[] = [];
     for (const entry of entries) {
       assert(entry.index === this.appliedIndex + 1, `apply out of order: ${entry.index} after ${this.appliedIndex}`);
@@ -54,10 +55,11 @@ export class ReplicatedState {
       }
       results.push(this.applyCommand(entry, statements));
     }
+    this.kv.flush(statements);
     return { results, statements };
   }
 
-  private applyCommand(entry: Entry, out: InStatement[]): ApplyResult {
+  private applyCommand(entry: Entry, out: SqlStatement[]): ApplyResult {
     let command: Command;
     try {
       command = decodeCommand(entry.data);
@@ -68,13 +70,13 @@ export class ReplicatedState {
     }
     switch (command.kind) {
       case "kv-put":
-        this.kv.put([command], entry.index, out);
+        this.kv.put([command], entry.index);
         break;
       case "kv-put-batch":
-        this.kv.put(command.items, entry.index, out);
+        this.kv.put(command.items, entry.index);
         break;
       case "kv-delete":
-        this.kv.delete(command.key, out);
+        this.kv.delete(command.key);
         break;
       case "member-set":
         this.members.set(command.nodeId, command.address);
@@ -111,7 +113,7 @@ export class ReplicatedState {
   }
 
   /** Replaces the state with a snapshot's; returns the SQL that rewrites the tables to match. */
-  restore(data: Uint8Array, index: number): InStatement[] {
+  restore(data: Uint8Array, index: number): SqlStatement[] {
     const reader = new ByteReader(data);
     assert(reader.u8("snapshot version") === snapshotVersion, "unknown snapshot version");
     assert(reader.f64("snapshot index") === index, "snapshot image does not match its metadata");
@@ -125,7 +127,7 @@ export class ReplicatedState {
     this.kv.replace(rows);
     this.replaceMembers(memberRows);
     this.appliedIndex = index;
-    const statements: InStatement[] = [{ sql: "DELETE FROM kv", args: [] }, { sql: "DELETE FROM members", args: [] }];
+    const statements: SqlStatement[] = [{ sql: "DELETE FROM kv", args: [] }, { sql: "DELETE FROM members", args: [] }];
     for (const [key, record] of rows) statements.push({ sql: "INSERT INTO kv (key, value, mod_index) VALUES (?, ?, ?)", args: [key, record.value, record.modIndex] });
     for (const [nodeId, address] of memberRows) statements.push({ sql: "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?)", args: [nodeId, address, index] });
     return statements;

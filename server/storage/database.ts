@@ -5,7 +5,7 @@
  * before the commit returns. Nothing the node acknowledges may rest on an unsynced write; group
  * commit (many Raft entries per transaction) is how throughput is won, not weaker syncing.
  *
- * One exception, on a second connection (`relaxedClient`, synchronous=NORMAL): transactions whose
+ * One exception, on a second connection (`relaxedWriter`, synchronous=NORMAL): transactions whose
  * loss in a power cut is recovered by replaying the durable log (applying committed entries, moving
  * the commit index). They still survive a process crash, and the next FULL commit fsyncs the WAL up
  * to and including them, because the WAL is written in order.
@@ -15,13 +15,17 @@ import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { join } from "node:path";
 import * as schema from "./schema.ts";
 import { loadMigrations } from "./migrations.ts";
+import { SqlWriter } from "./sql-writer.ts";
 
 export type Database = LibSQLDatabase<typeof schema>;
 
 export interface OpenDatabase {
+  /** Boot-time reads, migrations and drizzle. */
   readonly client: Client;
+  /** The hot write path, synchronous=FULL (sql-writer.ts). */
+  readonly writer: SqlWriter;
   /** Same file, synchronous=NORMAL: only for writes the durable Raft log can redo (see above). */
-  readonly relaxedClient: Client;
+  readonly relaxedWriter: SqlWriter;
   readonly db: Database;
   readonly path: string;
   close(): void;
@@ -42,16 +46,17 @@ export async function openDatabase(dataDir: string): Promise<OpenDatabase> {
     client.close();
     throw error;
   }
-  const relaxedClient = createClient({ url: `file:${path}` });
-  await relaxedClient.execute("PRAGMA synchronous = NORMAL");
-  await relaxedClient.execute("PRAGMA busy_timeout = 5000");
+  const writer = new SqlWriter(path, "FULL");
+  const relaxedWriter = new SqlWriter(path, "NORMAL");
   return {
     client,
-    relaxedClient,
+    writer,
+    relaxedWriter,
     db: drizzle(client, { schema }),
     path,
     close: () => {
-      relaxedClient.close();
+      relaxedWriter.close();
+      writer.close();
       client.close();
     },
   };

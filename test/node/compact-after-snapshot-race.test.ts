@@ -28,7 +28,7 @@ test("a snapshot stepped in while an apply Ready is being persisted does not kil
     state,
     transport: { send: () => {} },
     log: quietLog("f"),
-    timing: { tickMs: 1000, electionTicks: 10, heartbeatTicks: 1, snapshotEveryEntries: entriesCount },
+    timing: { tickMs: 1000, electionTicks: 10, heartbeatTicks: 1, snapshotEveryEntries: entriesCount, snapshotEveryBytes: 2 ** 40 },
     seed: 1,
     onFatal: (e) => fatal.push(e),
   });

@@ -11,7 +11,7 @@ import { cleanupAll, tempDir } from "../support/node-process.ts";
 
 afterAll(cleanupAll);
 
-const timing: RaftTiming = { tickMs: 5, electionTicks: 4, heartbeatTicks: 1, snapshotEveryEntries: 50 };
+const timing: RaftTiming = { tickMs: 5, electionTicks: 4, heartbeatTicks: 1, snapshotEveryEntries: 50, snapshotEveryBytes: 2 ** 40 };
 const log = new Logger({ node: "d1", level: "error", pretty: false, sink: { write: () => {} } });
 const text = new TextEncoder();
 

@@ -8,7 +8,7 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 const entry = (index: number, command: Command | null): Entry => ({ index, term: 1, type: "normal", data: command === null ? new Uint8Array(0) : encodeCommand(command) });
 
 describe("ReplicatedState", () => {
-  test("applies puts, batches and deletes in order, with one durable statement each", () => {
+  test("applies puts, batches and deletes in order; one batch's writes become one upsert and one delete", () => {
     const state = new ReplicatedState();
     const { results, statements } = state.apply([
       entry(1, null),
@@ -17,7 +17,8 @@ describe("ReplicatedState", () => {
       entry(4, { kind: "kv-delete", key: "b" }),
     ]);
     expect(results).toEqual([1, 2, 3, 4].map((index) => ({ index, ok: true })));
-    expect(statements).toHaveLength(3);
+    expect(statements.map((st) => st.sql.split(" ").slice(0, 3).join(" "))).toEqual(["DELETE FROM kv", "INSERT INTO kv"]);
+    expect(statements[1]!.args).toEqual(["a", bytes("3"), 3]);
     expect(state.kv.get("a")).toEqual({ value: bytes("3"), modIndex: 3 });
     expect(state.kv.get("b")).toBeUndefined();
     expect(state.applied).toBe(4);
@@ -43,5 +44,32 @@ describe("ReplicatedState", () => {
     expect(statements).toHaveLength(2 + 7);
     expect([...target.kv.entries()]).toEqual([...source.kv.entries()]);
     expect(target.applied).toBe(50);
+  });
+});
+
+describe("ReplicatedState against real libSQL", () => {
+  test("merged statements leave the table exactly as the in-memory state, across many batches", async () => {
+    const { openDatabase } = await import("../../server/storage/database.ts");
+    const { tempDir, cleanupAll } = await import("../support/node-process.ts");
+    const open = await openDatabase(tempDir());
+    const state = new ReplicatedState();
+    let index = 0;
+    let seed = 7;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 1000;
+    for (let batch = 0; batch < 40; batch++) {
+      const entries: Entry[] = [];
+      for (let i = 0; i < 1 + (next() % 90); i++) {
+        const key = `k${next() % 60}`;
+        const command: Command = next() % 4 === 0 ? { kind: "kv-delete", key } : { kind: "kv-put", key, value: bytes(`v${index}`) };
+        entries.push(entry(++index, command));
+      }
+      open.writer.transaction([...state.apply(entries).statements, { sql: "SELECT 1", args: [] }]);
+    }
+    const rows = await open.client.execute("SELECT key, value, mod_index FROM kv ORDER BY key");
+    const fromDb = rows.rows.map((r) => [String(r["key"]), new TextDecoder().decode(new Uint8Array(r["value"] as ArrayBuffer)), Number(r["mod_index"])]);
+    const fromMemory = [...state.kv.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, r]) => [k, new TextDecoder().decode(r.value), r.modIndex]);
+    expect(fromDb).toEqual(fromMemory);
+    open.close();
+    cleanupAll();
   });
 });

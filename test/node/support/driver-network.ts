@@ -14,16 +14,16 @@ import { Logger } from "../../../server/log/logger.ts";
 import type { Message, NodeId } from "../../../server/raft/types.ts";
 import type { AppHandler, AppReply, Transport } from "../../../server/transport/transport.ts";
 import { tempDir } from "../../support/node-process.ts";
-import type { InStatement } from "@libsql/client";
+import type { SqlStatement } from "../../../server/storage/sql-writer.ts";
 
 export const quietLog = (node: string) => new Logger({ node, level: "error", pretty: false, sink: { write: () => {} } });
 
-export const fastTiming: RaftTiming = { tickMs: 5, electionTicks: 10, heartbeatTicks: 1, snapshotEveryEntries: 100_000 };
+export const fastTiming: RaftTiming = { tickMs: 5, electionTicks: 10, heartbeatTicks: 1, snapshotEveryEntries: 100_000, snapshotEveryBytes: 2 ** 40 };
 
 /** A LibsqlLogStore whose commit can be intercepted (the Ready contract allows the shell to await its fsync). */
 export class HookedStore extends LibsqlLogStore {
-  beforeCommit: ((statements: InStatement[], durable: boolean) => void | Promise<void>) | null = null;
-  override async commit(statements: InStatement[], options: { durable: boolean }): Promise<void> {
+  beforeCommit: ((statements: SqlStatement[], durable: boolean) => void | Promise<void>) | null = null;
+  override async commit(statements: SqlStatement[], options: { durable: boolean }): Promise<void> {
     if (this.beforeCommit !== null) await this.beforeCommit(statements, options.durable);
     return super.commit(statements, options);
   }

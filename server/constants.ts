@@ -86,6 +86,16 @@ export const kvLimits = {
   batchItemsMax: 10_000,
 } as const;
 
+/**
+ * When the state machine writes its tables (server/state/replicated-state.ts): values reach the disk
+ * once in the Raft log; the tables follow in batches. These bound how much log a restart replays.
+ */
+export const stateFlush = {
+  /** Changed keys since the last flush. */
+  changesMax: 20_000,
+  intervalMs: 1_000,
+} as const;
+
 /** The libSQL write path (server/storage/sql-writer.ts). */
 export const storageLimits = {
   /** Prepared statements kept per connection; hot statements have stable text (multi-row.ts). */

@@ -18,7 +18,7 @@ import type { ConfChange, Entry, Message, NodeId, RaftStatus, Ready } from "../r
 import type { LibsqlLogStore } from "../storage/libsql-log-store.ts";
 import type { ReplicatedState, ApplyResult } from "../state/replicated-state.ts";
 import type { Logger } from "../log/logger.ts";
-import { raftLimits } from "../constants.ts";
+import { raftLimits, stateFlush } from "../constants.ts";
 import { AssertionError, assert } from "../assert.ts";
 import { NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "./driver-errors.ts";
 import { AppliedWaiters, ProposalWaiters, ReadWaiters } from "./waiters.ts";
@@ -58,6 +58,7 @@ export class RaftDriver {
   private snapshotIndex = 0;
   /** Entry bytes applied since the last snapshot. */
   private bytesSinceSnapshot = 0;
+  private lastFlushMs = 0;
   /** Term and vote as last written, to tell a Ready that must fsync from one that need not. */
   private persistedTerm = 0;
   private persistedVote: NodeId | null = null;
@@ -102,8 +103,16 @@ export class RaftDriver {
   }
 
   async stop(): Promise<void> {
+    const wasStopped = this.stopped;
     this.halt(new ProposalOutcomeUnknownError("node is shutting down"));
     while (this.running) await Bun.sleep(1);
+    // A clean stop leaves the tables current, so the next start replays nothing.
+    const state = this.options.state;
+    if (!wasStopped && this.raw !== null && state.applied !== state.flushed) {
+      const statements: SqlStatement[] = [];
+      this.flushInto(statements);
+      await this.options.store.commit(statements, { durable: true });
+    }
   }
 
   /** No more ticks, Readies or answers; everyone still waiting learns it now, not at a deadline. */
@@ -225,10 +234,8 @@ export class RaftDriver {
     }
     statements.push(...store.statementsFor(ready));
     const outcome = state.apply(ready.committedEntries);
-    statements.push(...outcome.statements);
-    const lastApplied = ready.committedEntries.at(-1);
-    if (lastApplied !== undefined) statements.push(store.appliedStatement(lastApplied.index));
     for (const entry of ready.committedEntries) this.bytesSinceSnapshot += entry.data.length;
+    if (this.flushDue()) this.flushInto(statements);
     // Committed entries are durable on a majority already, and applying needs no durability of its
     // own (a crash re-applies from the log): answer their proposers now, not after this Ready's
     // fsync, which exists for the new entries it carries.
@@ -247,6 +254,24 @@ export class RaftDriver {
     this.node.advance();
     await this.maybeCompact();
     this.options.afterReady?.();
+  }
+
+  /**
+   * The state machine's tables are written now and then, not every Ready (replicated-state.ts):
+   * when many keys changed, when the last flush is old (bounding the replay after a crash), or
+   * when membership changed (so a restart plans its peer links from it).
+   */
+  private flushDue(): boolean {
+    const state = this.options.state;
+    if (state.applied === state.flushed) return false;
+    return state.unflushedCount >= stateFlush.changesMax || state.membersUnflushed || performance.now() - this.lastFlushMs >= stateFlush.intervalMs;
+  }
+
+  /** The state machine's SQL and the applied index it covers, into one transaction. */
+  private flushInto(statements: SqlStatement[]): void {
+    this.options.state.flush(statements);
+    statements.push(this.options.store.appliedStatement(this.options.state.applied));
+    this.lastFlushMs = performance.now();
   }
 
   /** Entries, snapshots, a new term or vote must be on disk before anyone hears of them. */
@@ -276,6 +301,10 @@ export class RaftDriver {
     // A leader's snapshot may have arrived while the last Ready was being written: the core is
     // already past `applied`, and the next Ready restores it. Compact after that, not before.
     if ((this.node.lastSnapshot()?.meta.index ?? 0) > applied) return;
+    // The log may only lose entries the tables already reflect.
+    const statements: SqlStatement[] = [];
+    this.flushInto(statements);
+    await this.options.store.commit(statements, { durable: true });
     this.node.compact({ index: applied, data: this.options.state.snapshot() });
     const snapshot = this.node.lastSnapshot();
     assert(snapshot !== null && snapshot.meta.index === applied, "the core kept the snapshot it was given");

@@ -1,9 +1,9 @@
 /**
  * @module The replicated key-value module: an in-memory map that is the authoritative view for
- * reads, and the SQL that makes changes durable in the same transaction as the applied index.
+ * reads, and the SQL that brings its table up to date when the state machine flushes.
  * Deterministic: the same entries give the same map and the same statements on every node.
  *
- * Writes of one apply batch are merged per key (last write wins) and flushed as one multi-row
+ * Writes since the last flush are merged per key (last write wins) and flushed as one multi-row
  * upsert and one delete: the transaction is atomic, so only each key's final state matters, and one
  * statement per entry measured 5x slower than one per batch.
  */
@@ -67,9 +67,18 @@ export class KvTable {
     if (upserts.length > 0) multiRow(upsertRows, upserts, out);
   }
 
+  get dirtyCount(): number {
+    return this.dirty.size;
+  }
+
+  /** After a snapshot restore: every record must be written again. */
+  markAllDirty(): void {
+    for (const [key, record] of this.records) this.dirty.set(key, record);
+  }
+
   /** Replaces the whole table (snapshot restore or boot). */
   replace(rows: Iterable<[string, KvRecord]>): void {
-    assert(this.dirty.size === 0, "replace between applies only");
+    this.dirty.clear();
     this.records.clear();
     for (const [key, record] of rows) this.records.set(key, record);
   }

@@ -1,8 +1,10 @@
 /**
  * @module The replicated state machine: applies committed entries in log order to in-memory tables
- * (the authoritative view for reads) and returns the SQL that makes the same changes durable. The
- * driver commits that SQL in the same transaction as the Raft log writes and the applied index, so
- * each entry is applied exactly once across crashes. No I/O here except `load()` at boot.
+ * (the authoritative view for reads). Its SQL tables are written by `flush()`, which the driver
+ * calls now and then, always in the same transaction as the applied index it covers: the tables
+ * and `raft_applied` always describe one point of the log, and entries after it are re-applied
+ * from the log after a restart. So each entry is applied exactly once to the durable state, and a
+ * value is written to disk once in the log rather than again for every apply.
  */
 import type { Client } from "@libsql/client";
 import type { SqlStatement } from "../storage/sql-writer.ts";
@@ -17,7 +19,6 @@ export type ApplyResult = { readonly index: number; readonly ok: true } | { read
 
 export interface ApplyOutcome {
   readonly results: readonly ApplyResult[];
-  readonly statements: SqlStatement[];
 }
 
 const snapshotVersion = 1;
@@ -28,7 +29,9 @@ export class ReplicatedState {
   readonly members = new Map<string, string>();
   /** Bumped whenever `members` changes, so the shell knows when to re-plan peer links. */
   membersVersion = 0;
+  private membersFlushedVersion = 0;
   private appliedIndex = 0;
+  private flushedIndex = 0;
 
   get applied(): number {
     return this.appliedIndex;
@@ -40,11 +43,12 @@ export class ReplicatedState {
     this.kv.replace(rows.rows.map((r) => [String(r["key"]), { value: new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) }]));
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
+    this.membersFlushedVersion = this.membersVersion;
     this.appliedIndex = applied;
+    this.flushedIndex = applied;
   }
 
   apply(entries: readonly Entry[]): ApplyOutcome {
-    const statements: SqlStatement[] = [];
     const results: ApplyResult[] = [];
     for (const entry of entries) {
       assert(entry.index === this.appliedIndex + 1, `apply out of order: ${entry.index} after ${this.appliedIndex}`);
@@ -53,13 +57,40 @@ export class ReplicatedState {
         results.push({ index: entry.index, ok: true });
         continue;
       }
-      results.push(this.applyCommand(entry, statements));
+      results.push(this.applyCommand(entry));
     }
-    this.kv.flush(statements);
-    return { results, statements };
+    return { results };
   }
 
-  private applyCommand(entry: Entry, out: SqlStatement[]): ApplyResult {
+  /** Changes applied since the last flush, by key; the driver flushes when this grows. */
+  get unflushedCount(): number {
+    return this.kv.dirtyCount + (this.membersVersion !== this.membersFlushedVersion ? 1 : 0);
+  }
+
+  get membersUnflushed(): boolean {
+    return this.membersVersion !== this.membersFlushedVersion;
+  }
+
+  /** The applied index the SQL tables describe. */
+  get flushed(): number {
+    return this.flushedIndex;
+  }
+
+  /**
+   * The SQL that brings the tables to the applied index. The caller must commit it together with
+   * raft_applied = `applied`, in one transaction.
+   */
+  flush(out: SqlStatement[]): void {
+    this.kv.flush(out);
+    if (this.membersUnflushed) {
+      out.push({ sql: "DELETE FROM members", args: [] });
+      for (const [nodeId, address] of this.members) out.push({ sql: memberInsert, args: [nodeId, address, this.appliedIndex] });
+      this.membersFlushedVersion = this.membersVersion;
+    }
+    this.flushedIndex = this.appliedIndex;
+  }
+
+  private applyCommand(entry: Entry): ApplyResult {
     let command: Command;
     try {
       command = decodeCommand(entry.data);
@@ -81,15 +112,10 @@ export class ReplicatedState {
       case "member-set":
         this.members.set(command.nodeId, command.address);
         this.membersVersion++;
-        out.push({
-          sql: "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?) ON CONFLICT(node_id) DO UPDATE SET address = excluded.address, mod_index = excluded.mod_index",
-          args: [command.nodeId, command.address, entry.index],
-        });
         break;
       case "member-remove":
         this.members.delete(command.nodeId);
         this.membersVersion++;
-        out.push({ sql: "DELETE FROM members WHERE node_id = ?", args: [command.nodeId] });
         break;
       default:
         unreachable(command);
@@ -127,9 +153,11 @@ export class ReplicatedState {
     this.kv.replace(rows);
     this.replaceMembers(memberRows);
     this.appliedIndex = index;
-    const statements: SqlStatement[] = [{ sql: "DELETE FROM kv", args: [] }, { sql: "DELETE FROM members", args: [] }];
-    for (const [key, record] of rows) statements.push({ sql: "INSERT INTO kv (key, value, mod_index) VALUES (?, ?, ?)", args: [key, record.value, record.modIndex] });
-    for (const [nodeId, address] of memberRows) statements.push({ sql: "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?)", args: [nodeId, address, index] });
+    const statements: SqlStatement[] = [{ sql: "DELETE FROM kv", args: [] }];
+    this.kv.markAllDirty();
+    this.flush(statements);
     return statements;
   }
 }
+
+const memberInsert = "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?)";

@@ -14,7 +14,7 @@ import type { Client } from "@libsql/client";
 import type { SqlStatement } from "../storage/sql-writer.ts";
 import { RawNode } from "../raft/raw-node.ts";
 import { seededRng } from "../raft/prng.ts";
-import type { ConfChange, Entry, Message, NodeId, RaftStatus, Ready } from "../raft/types.ts";
+import type { ConfChange, Entry, Message, NodeId, PersistedState, RaftStatus, Ready } from "../raft/types.ts";
 import type { LibsqlLogStore } from "../storage/libsql-log-store.ts";
 import type { ReplicatedState, ApplyResult } from "../state/replicated-state.ts";
 import type { Logger } from "../log/logger.ts";
@@ -59,6 +59,8 @@ export class RaftDriver {
   /** Entry bytes applied since the last snapshot. */
   private bytesSinceSnapshot = 0;
   private lastFlushMs = 0;
+  /** Term of the entry at the applied index, for snapshot images built on demand. */
+  private appliedTerm = 0;
   /** Term and vote as last written, to tell a Ready that must fsync from one that need not. */
   private persistedTerm = 0;
   private persistedVote: NodeId | null = null;
@@ -92,6 +94,7 @@ export class RaftDriver {
       ...(empty ? {} : { persisted }),
       ...(founding ? { bootstrapVoters: bootstrapVoters! } : {}),
     });
+    this.appliedTerm = termAt(persisted, persisted.applied);
     this.persistedTerm = persisted.hardState.term;
     this.persistedVote = persisted.hardState.votedFor;
     // The tables already hold the state at `applied` (written in the same transactions).
@@ -223,17 +226,20 @@ export class RaftDriver {
     // durable before even its appends leave: they carry that term.
     const hard = ready.hardState;
     const termDurable = hard === null || (hard.term === this.persistedTerm && hard.votedFor === this.persistedVote);
-    const early = termDurable ? ready.messages.filter(sendsBeforePersisting) : [];
-    const late = early.length === ready.messages.length ? [] : ready.messages.filter((m) => !sendsBeforePersisting(m));
+    const messages = ready.messages.some(isLazySnap) ? ready.messages.map((m) => this.withSnapshotImage(m)) : ready.messages;
+    const early = termDurable ? messages.filter(sendsBeforePersisting) : [];
+    const late = early.length === messages.length ? [] : messages.filter((m) => !sendsBeforePersisting(m));
     if (early.length > 0) transport.send(early);
     const statements: SqlStatement[] = [];
     if (ready.snapshot !== null) {
       statements.push(...state.restore(ready.snapshot.data, ready.snapshot.meta.index));
       this.snapshotIndex = ready.snapshot.meta.index;
+      this.appliedTerm = ready.snapshot.meta.term;
       this.proposals.rejectThrough(ready.snapshot.meta.index, new ProposalOutcomeUnknownError("a snapshot replaced the log"));
     }
     statements.push(...store.statementsFor(ready));
     const outcome = state.apply(ready.committedEntries);
+    this.appliedTerm = ready.committedEntries.at(-1)?.term ?? this.appliedTerm;
     for (const entry of ready.committedEntries) this.bytesSinceSnapshot += entry.data.length;
     if (this.flushDue()) this.flushInto(statements);
     // Committed entries are durable on a majority already, and applying needs no durability of its
@@ -274,6 +280,19 @@ export class RaftDriver {
     this.lastFlushMs = performance.now();
   }
 
+  /**
+   * A follower needs a snapshot: send the state as applied now, which is committed and at or past
+   * the compaction point the core chose, so it is a valid (newer) snapshot. Called before this
+   * Ready's entries are applied, so the state, its term and the core's configuration agree.
+   */
+  private withSnapshotImage(message: Message): Message {
+    if (message.type !== "snap" || !isLazySnap(message)) return message;
+    const state = this.options.state;
+    const confState = this.node.status().confState;
+    assert(this.node.status().applied === state.applied, "the image is the core's applied state");
+    return { ...message, snapshot: { meta: { index: state.applied, term: this.appliedTerm, confState }, data: state.snapshot() } };
+  }
+
   /** Entries, snapshots, a new term or vote must be on disk before anyone hears of them. */
   private needsFsync(ready: Ready): boolean {
     const hard = ready.hardState;
@@ -305,7 +324,9 @@ export class RaftDriver {
     const statements: SqlStatement[] = [];
     this.flushInto(statements);
     await this.options.store.commit(statements, { durable: true });
-    this.node.compact({ index: applied, data: this.options.state.snapshot() });
+    // No image now: serializing the whole state here stalled writes for seconds on large states.
+    // The tables are the durable state; an image is built only when a follower needs one.
+    this.node.compact({ index: applied, data: lazyImage });
     const snapshot = this.node.lastSnapshot();
     assert(snapshot !== null && snapshot.meta.index === applied, "the core kept the snapshot it was given");
     this.snapshotIndex = applied;
@@ -321,4 +342,20 @@ function yieldToEventLoop(): Promise<void> {
 /** Messages only a leader sends, which promise nothing about the sender's own disk. */
 function sendsBeforePersisting(message: Message): boolean {
   return message.type === "app" || message.type === "heartbeat" || message.type === "snap" || message.type === "timeout-now";
+}
+
+/** Marks a compaction whose image is built on demand (withSnapshotImage). */
+const lazyImage = new Uint8Array(0);
+
+function isLazySnap(message: Message): boolean {
+  return message.type === "snap" && message.snapshot.data.length === 0;
+}
+
+function termAt(persisted: PersistedState, index: number): number {
+  if (persisted.snapshot !== null && persisted.snapshot.meta.index === index) return persisted.snapshot.meta.term;
+  const first = persisted.entries[0];
+  if (index === 0 || first === undefined) return 0;
+  const entry = persisted.entries[index - first.index];
+  assert(entry !== undefined && entry.index === index, `applied index ${index} is not in the stored log`);
+  return entry.term;
 }

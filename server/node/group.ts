@@ -136,7 +136,9 @@ export class Group {
 
   /** Runs the request locally if this node leads, else forwards it to the leader it knows. */
   private async tryOnce(request: ForwardRequest, remainingMs: number): Promise<ForwardResponse> {
-    const local = await this.runLocally(request, remainingMs);
+    const hint = this.options.driver.knownLeader;
+    const local: ForwardResponse =
+      hint !== null && hint !== this.options.nodeId ? { status: "not-leader", leader: hint } : await this.runLocally(request, remainingMs);
     if (local.status !== "not-leader" || local.leader === null || local.leader === this.options.nodeId) return local;
     const timeoutMs = Math.max(1, Math.floor(Math.min(remainingMs, groupLimits.forwardTimeoutMs)));
     const reply = await this.options.transport.request(local.leader, encodeForwardRequest(request), timeoutMs);

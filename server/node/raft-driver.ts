@@ -59,6 +59,8 @@ export class RaftDriver {
   /** Entry bytes applied since the last snapshot. */
   private bytesSinceSnapshot = 0;
   private lastFlushMs = 0;
+  /** Leader as of the last Ready: a cheap routing hint (a stale one costs a retry, nothing more). */
+  private leaderHint: NodeId | null = null;
   /** Term of the entry at the applied index, for snapshot images built on demand. */
   private appliedTerm = 0;
   /** Term and vote as last written, to tell a Ready that must fsync from one that need not. */
@@ -158,7 +160,7 @@ export class RaftDriver {
   private track(result: ReturnType<RawNode["propose"]>): Promise<ApplyResult> {
     if (this.stopped) return Promise.reject(new ProposalOutcomeUnknownError("node is shutting down"));
     if (!result.ok) return Promise.reject(result.reason === "not-leader" ? new NotLeaderError(result.leader) : new ProposalDroppedError(result.detail));
-    const promise = this.proposals.add(result.index, result.term, new ProposalLostError(`log slot ${result.index} was proposed again in term ${result.term}`));
+    const promise = this.proposals.add(result.index, result.term, () => new ProposalLostError(`log slot ${result.index} was proposed again in term ${result.term}`));
     this.kick();
     return promise;
   }
@@ -184,6 +186,11 @@ export class RaftDriver {
     const result = this.node.transferLeadership(to);
     if (!result.ok) throw result.reason === "not-leader" ? new NotLeaderError(result.leader) : new ProposalDroppedError(result.detail);
     this.kick();
+  }
+
+  /** Who led as of the last Ready; for routing only, never for safety. */
+  get knownLeader(): NodeId | null {
+    return this.leaderHint;
   }
 
   status(): RaftStatus {
@@ -255,6 +262,7 @@ export class RaftDriver {
     this.stats.readies++;
     this.stats.entriesPersisted += ready.entries.length;
     if (late.length > 0) transport.send(late);
+    if (ready.softState !== null) this.leaderHint = ready.softState.leader;
     // The core forgets pending ReadIndex rounds when it stops leading; so must we, or they hang.
     if (ready.softState !== null && ready.softState.role !== "leader") this.reads.rejectAll(new NotLeaderError(ready.softState.leader));
     this.node.advance();
@@ -307,7 +315,7 @@ export class RaftDriver {
   private settle(entries: readonly Entry[], results: readonly ApplyResult[]): void {
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
-      this.proposals.settle(entry.index, entry.term, results[i]!, new ProposalLostError(`log slot ${entry.index} was taken by term ${entry.term}`));
+      this.proposals.settle(entry.index, entry.term, results[i]!, () => new ProposalLostError(`log slot ${entry.index} was taken by term ${entry.term}`));
     }
     this.appliedWaiters.resolveThrough(this.options.state.applied);
   }

@@ -19,26 +19,26 @@ function park<T>(): { promise: Promise<T>; parked: Parked<T> } {
 export class ProposalWaiters {
   private readonly byIndex = new Map<number, Parked<ApplyResult> & { term: number }>();
 
-  /** `superseded`: for an earlier proposal at the same slot, which a later term has overwritten. */
-  add(index: number, term: number, superseded: Error): Promise<ApplyResult> {
+  /** `superseded`: the error for an earlier proposal at the same slot, which a later term overwrote. */
+  add(index: number, term: number, superseded: () => Error): Promise<ApplyResult> {
     const earlier = this.byIndex.get(index);
     if (earlier !== undefined) {
       // A deposed leader's slot, re-proposed after it won again: the old entry can no longer commit.
       assert(earlier.term < term, `two proposals in one term at log slot ${index}`);
-      earlier.reject(superseded);
+      earlier.reject(superseded());
     }
     const { promise, parked } = park<ApplyResult>();
     this.byIndex.set(index, { ...parked, term });
     return promise;
   }
 
-  /** The slot was applied: ours if the term matches, someone else's otherwise. */
-  settle(index: number, term: number, result: ApplyResult, lost: Error): void {
+  /** The slot was applied: ours if the term matches, someone else's otherwise. Errors are built lazily. */
+  settle(index: number, term: number, result: ApplyResult, lost: () => Error): void {
     const waiter = this.byIndex.get(index);
     if (waiter === undefined) return;
     this.byIndex.delete(index);
     if (waiter.term === term) waiter.resolve(result);
-    else waiter.reject(lost);
+    else waiter.reject(lost());
   }
 
   rejectThrough(index: number, error: Error): void {

@@ -49,5 +49,5 @@ export class MemoryLogStore implements RaftLogStore {
     this.applied = index;
   }
 
-  close(): void {}
+  async close(): Promise<void> {}
 }

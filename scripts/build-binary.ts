@@ -7,7 +7,6 @@
  *   the addon is embedded in the binary.
  * - SQL migrations are read at boot by tag; they are added as extra entrypoints, which embeds
  *   them (Bun.embeddedFiles) under their own names.
- * The storage write thread (server/storage/write-worker.ts) is an entrypoint of its own.
  * The WASM kernels are embedded by their `with { type: "file" }` imports.
  */
 import { Glob, type BunPlugin } from "bun";
@@ -39,10 +38,8 @@ const staticLibsqlAddon: BunPlugin = {
 };
 
 const migrations = [...new Glob("migrations/*.sql").scanSync(root)].map((f) => join(root, f));
-// Worker scripts are separate entrypoints, found at run time next to the module that starts them.
-const workers = [join(root, "server/storage/write-worker.ts")];
 const result = await Bun.build({
-  entrypoints: [join(root, "server/main.ts"), ...workers, ...migrations],
+  entrypoints: [join(root, "server/main.ts"), ...migrations],
   compile: { outfile },
   naming: { asset: "[name].[ext]" },
   plugins: [staticLibsqlAddon],

@@ -5,10 +5,7 @@
  * before the commit returns. Nothing the node acknowledges may rest on an unsynced write; group
  * commit (many Raft entries per transaction) is how throughput is won, not weaker syncing.
  *
- * Writes run on a storage thread (write-thread.ts) through native libsql connections with cached
- * statements, so an fsync never blocks the node's event loop.
- *
- * One exception, on a second connection (synchronous=NORMAL): transactions whose
+ * One exception, on a second connection (`relaxedWriter`, synchronous=NORMAL): transactions whose
  * loss in a power cut is recovered by replaying the durable log (applying committed entries, moving
  * the commit index). They still survive a process crash, and the next FULL commit fsyncs the WAL up
  * to and including them, because the WAL is written in order.
@@ -18,18 +15,20 @@ import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { join } from "node:path";
 import * as schema from "./schema.ts";
 import { loadMigrations } from "./migrations.ts";
-import { WriteThread } from "./write-thread.ts";
+import { SqlWriter } from "./sql-writer.ts";
 
 export type Database = LibSQLDatabase<typeof schema>;
 
 export interface OpenDatabase {
   /** Boot-time reads, migrations and drizzle. */
   readonly client: Client;
-  /** The write path: FULL, or NORMAL only for writes the durable Raft log can redo (see above). */
-  readonly writer: WriteThread;
+  /** The hot write path, synchronous=FULL (sql-writer.ts). */
+  readonly writer: SqlWriter;
+  /** Same file, synchronous=NORMAL: only for writes the durable Raft log can redo (see above). */
+  readonly relaxedWriter: SqlWriter;
   readonly db: Database;
   readonly path: string;
-  close(): Promise<void>;
+  close(): void;
 }
 
 const migrationsTable = "__drizzle_migrations";
@@ -47,14 +46,17 @@ export async function openDatabase(dataDir: string): Promise<OpenDatabase> {
     client.close();
     throw error;
   }
-  const writer = await WriteThread.open(path);
+  const writer = new SqlWriter(path, "FULL");
+  const relaxedWriter = new SqlWriter(path, "NORMAL");
   return {
     client,
     writer,
+    relaxedWriter,
     db: drizzle(client, { schema }),
     path,
-    close: async () => {
-      await writer.close();
+    close: () => {
+      relaxedWriter.close();
+      writer.close();
       client.close();
     },
   };

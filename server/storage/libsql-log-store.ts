@@ -73,7 +73,7 @@ export class LibsqlLogStore implements RaftLogStore {
 
   async save(batch: PersistBatch): Promise<void> {
     const statements = this.statementsFor(batch);
-    if (statements.length > 0) await this.open.writer.transaction(statements, true);
+    if (statements.length > 0) this.open.writer.transaction(statements);
   }
 
   statementsFor(batch: PersistBatch): SqlStatement[] {
@@ -99,11 +99,11 @@ export class LibsqlLogStore implements RaftLogStore {
   }
 
   async compact(snapshot: Snapshot): Promise<void> {
-    await this.open.writer.transaction([snapshotStatement(snapshot), { sql: sql.compactThrough, args: [snapshot.meta.index] }], true);
+    this.open.writer.transaction([snapshotStatement(snapshot), { sql: sql.compactThrough, args: [snapshot.meta.index] }]);
   }
 
   async saveApplied(index: number): Promise<void> {
-    await this.open.writer.transaction([this.appliedStatement(index)], true);
+    this.open.writer.transaction([this.appliedStatement(index)]);
   }
 
   /** For appliers that write their own tables: the statement that moves the applied index. */
@@ -117,11 +117,11 @@ export class LibsqlLogStore implements RaftLogStore {
    * fsynced before it returns; otherwise only safe for what the durable log can redo (database.ts).
    */
   async commit(statements: SqlStatement[], options: { durable: boolean }): Promise<void> {
-    await this.open.writer.transaction(statements, options.durable);
+    (options.durable ? this.open.writer : this.open.relaxedWriter).transaction(statements);
   }
 
-  close(): Promise<void> {
-    return this.open.close();
+  close(): void {
+    this.open.close();
   }
 }
 

@@ -49,5 +49,5 @@ export class MemoryLogStore implements RaftLogStore {
     this.applied = index;
   }
 
-  async close(): Promise<void> {}
+  close(): void {}
 }

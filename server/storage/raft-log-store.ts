@@ -30,7 +30,7 @@ export interface RaftLogStore {
   compact(snapshot: Snapshot): Promise<void>;
   /** Records the applied index alone (state machines that have no tables of their own). */
   saveApplied(index: number): Promise<void>;
-  close(): Promise<void>;
+  close(): void;
 }
 
 /** The log holds committed entries that fail their checks: the node must not start on it. */

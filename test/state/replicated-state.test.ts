@@ -75,18 +75,18 @@ describe("ReplicatedState against real libSQL", () => {
       state.apply(entries);
       const statements: SqlStatement[] = [{ sql: "SELECT 1", args: [] }];
       if (batch % 3 === 0) state.flush(statements); // flushes span several apply batches, as in the driver
-      await open.writer.transaction(statements, true);
+      open.writer.transaction(statements);
     }
     {
       const statements: SqlStatement[] = [];
       state.flush(statements);
-      if (statements.length > 0) await open.writer.transaction(statements, true);
+      if (statements.length > 0) open.writer.transaction(statements);
     }
     const rows = await open.client.execute("SELECT key, value, mod_index FROM kv ORDER BY key");
     const fromDb = rows.rows.map((r) => [String(r["key"]), new TextDecoder().decode(new Uint8Array(r["value"] as ArrayBuffer)), Number(r["mod_index"])]);
     const fromMemory = [...state.kv.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, r]) => [k, new TextDecoder().decode(r.value), r.modIndex]);
     expect(fromDb).toEqual(fromMemory);
-    await open.close();
+    open.close();
     cleanupAll();
   });
 });

@@ -27,9 +27,7 @@ test("a node joins and a founder leaves while writes continue", async () => {
   const group = cluster;
   const leader = await group.waitForLeader();
   const follower = group.running().find((n) => n.id !== leader.id)!;
-  const statusOf = (await (await fetch(`${leader.url}/api/v1/status`)).json()) as { raft: { peers: Record<string, { address: string }> } };
-  const existing = Object.entries(statusOf.raft.peers).map(([id, p]) => `${id}=${p.address}`);
-  existing.push(`${leader.id}=${new URL(leader.url).host}`);
+  const existing = group.running().map((n) => `${n.id}=${new URL(n.url).host}`);
   const secret = group.secret;
 
   const ledger = newLedger();

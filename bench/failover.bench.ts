@@ -9,7 +9,7 @@
 import type { Bench, Metrics } from "./harness.ts";
 import { quantile } from "./support/load.ts";
 import { runFailoverTrials, type FailoverOptions, type FailoverResult, type FailoverTarget } from "./support/failover.ts";
-import { etcdInstallHint, findEtcd, startEtcd, type EtcdCluster } from "./support/etcd.ts";
+import { withEtcd, type EtcdCluster } from "./support/etcd.ts";
 import { startCluster, type Cluster } from "../test/support/cluster.ts";
 import { cleanupAll, installExitCleanup } from "../test/support/node-process.ts";
 
@@ -70,20 +70,7 @@ async function opsconnSide(metrics: Metrics): Promise<void> {
 }
 
 async function etcdSide(metrics: Metrics): Promise<void> {
-  const binary = findEtcd();
-  if (binary === null) {
-    console.log(`  etcd: not installed; etcd_* keys skipped (enable with: ${etcdInstallHint})`);
-    return;
-  }
-  const etcd = await startEtcd({ binary });
-  try {
-    summarize("etcd_", "etcd", await runFailoverTrials(etcdTarget(etcd), etcdOptions), metrics);
-  } catch (error) {
-    console.error(etcd.diagnostics());
-    throw error;
-  } finally {
-    await etcd.stopAll();
-  }
+  await withEtcd(async (etcd) => summarize("etcd_", "etcd", await runFailoverTrials(etcdTarget(etcd), etcdOptions), metrics));
 }
 
 /** The issue's targets, checked here (never in timed tests) and printed beside the table. */

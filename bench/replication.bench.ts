@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import type { Bench, Metrics } from "./harness.ts";
 import { runLoad, type LoadResult, type Workload } from "./support/load.ts";
-import { etcdInstallHint, findEtcd, startEtcd } from "./support/etcd.ts";
+import { withEtcd } from "./support/etcd.ts";
 import { startCluster, type Cluster } from "../test/support/cluster.ts";
 import { cleanupAll, installExitCleanup } from "../test/support/node-process.ts";
 
@@ -53,13 +53,7 @@ async function peakRssDuring<T>(pid: number, work: Promise<T>): Promise<{ value:
 }
 
 async function etcdSide(metrics: Metrics): Promise<void> {
-  const binary = findEtcd();
-  if (binary === null) {
-    console.log(`  etcd: not installed; etcd_* keys skipped (enable with: ${etcdInstallHint})`);
-    return;
-  }
-  const etcd = await startEtcd({ binary });
-  try {
+  await withEtcd(async (etcd) => {
     for (const clients of clientCounts) {
       const r = await runLoad({ targets: etcd.clientUrls(), clients, workload: etcdWorkload, durationMs: runMs + warmupMs, warmupMs, seed });
       describe(`etcd c${clients}`, r);
@@ -67,9 +61,7 @@ async function etcdSide(metrics: Metrics): Promise<void> {
       metrics[`etcd_p50_ms_c${clients}`] = r.p50Ms;
       metrics[`etcd_p99_ms_c${clients}`] = r.p99Ms;
     }
-  } finally {
-    await etcd.stopAll();
-  }
+  });
 }
 
 async function leaderPid(cluster: Cluster): Promise<{ id: string; pid: number }> {

@@ -201,3 +201,25 @@ export async function startEtcd(options: { readonly binary: string; readonly siz
   }
   return cluster;
 }
+
+/**
+ * Runs `measure` against a fresh 3-member etcd and always stops it; prints its diagnostics if the
+ * measurement fails. Without etcd installed, says how to enable the comparison and returns false.
+ */
+export async function withEtcd(measure: (etcd: EtcdCluster) => Promise<void>): Promise<boolean> {
+  const binary = findEtcd();
+  if (binary === null) {
+    console.log(`  etcd: not installed; etcd_* keys skipped (enable with: ${etcdInstallHint})`);
+    return false;
+  }
+  const etcd = await startEtcd({ binary });
+  try {
+    await measure(etcd);
+    return true;
+  } catch (error) {
+    console.error(etcd.diagnostics());
+    throw error;
+  } finally {
+    await etcd.stopAll();
+  }
+}

@@ -6,20 +6,13 @@
 import type { RaftBugs, RaftLimits } from "../../server/raft/types.ts";
 import { SimRng, deriveSeed } from "./prng.ts";
 
+/** Client and operator requests the simulator issues. */
+const requestKinds = ["propose", "read", "membership", "compact", "transfer"] as const;
+/** Faults the simulator injects. */
+const faultKindList = ["crash", "pause", "partition-symmetric", "partition-asymmetric", "partition-one-way", "heal"] as const;
+
 /** Everything the simulator can do between ticks and deliveries; counted per run in the summary. */
-export const actionKinds = [
-  "propose",
-  "read",
-  "membership",
-  "compact",
-  "transfer",
-  "crash",
-  "pause",
-  "partition-symmetric",
-  "partition-asymmetric",
-  "partition-one-way",
-  "heal",
-] as const;
+export const actionKinds = [...requestKinds, ...faultKindList] as const;
 
 export type ActionKind = (typeof actionKinds)[number];
 export type ActionWeights = Readonly<Record<ActionKind, number>>;
@@ -75,14 +68,7 @@ export type ScenarioOverrides = Partial<Omit<Scenario, "seed" | "weights" | "net
 export const defaultSafetySteps = 3000;
 
 /** Actions that are faults (the rest are client and operator requests). */
-export const faultKinds: readonly ActionKind[] = [
-  "crash",
-  "pause",
-  "partition-symmetric",
-  "partition-asymmetric",
-  "partition-one-way",
-  "heal",
-];
+export const faultKinds: readonly ActionKind[] = faultKindList;
 
 const baseWeights: ActionWeights = {
   propose: 30,

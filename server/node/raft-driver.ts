@@ -1,11 +1,14 @@
 /**
  * @module The imperative shell around the Raft core: a ticker, the Ready loop and the apply loop.
  *
- * One Ready = one libSQL transaction (one fsync): snapshot restore, new entries, hard state, the
- * state machine's writes for the committed entries and the applied index, all together; then the
- * messages go out; then waiting clients are answered; then advance(). Because apply is in the same
- * transaction as the applied index, an entry is applied exactly once across crashes, and nothing is
- * acknowledged (vote, append, client reply) before it is durable.
+ * One Ready = at most one libSQL transaction: snapshot restore, new entries and hard state (fsynced
+ * when it holds entries, a snapshot or a new term or vote), plus, now and then, the state machine's
+ * tables with the applied index they cover. A leader's appends leave before its write (thesis
+ * §10.2.1); every other message after it. Committed entries are applied in memory and their
+ * proposers answered at once: they are durable on a majority already. Votes and append
+ * acknowledgements never leave before what they promise is on disk; after a crash, the entries past
+ * the tables' applied index are applied again from the log, so each is applied exactly once to the
+ * durable state.
  *
  * A failed durable write is fatal: the in-memory state may be ahead of the disk, so the driver stops
  * taking part (no votes, no acks) and reports through `onFatal`.

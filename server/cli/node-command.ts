@@ -14,9 +14,9 @@ export const nodeHelp = `Usage: opsconn node [--config FILE] [options]
 
 Runs one connector node. Flags override the config file; the file (YAML or JSON) takes the same
 keys as the flags in camelCase (nodeId, host, port, dataDir, logLevel, advertise, initialCluster as
-a map, join, clusterSecret) plus the Raft timing keys tickMs, electionTicks, heartbeatTicks and
-snapshotEveryEntries, snapshotEveryBytes. The cluster secret may also come from OPSCONN_CLUSTER_SECRET, which keeps it
-out of the process list.
+a map, join, clusterSecret, tlsCertFile, tlsKeyFile, tlsCaFile) plus the Raft timing keys tickMs,
+electionTicks, heartbeatTicks, snapshotEveryEntries and snapshotEveryBytes. The cluster secret may
+also come from OPSCONN_CLUSTER_SECRET, which keeps it out of the process list.
 
 Without --initial-cluster a node founds a group of its own. Founders all get the same
 --initial-cluster; a node added later with 'opsconn cluster add' starts with --join and an
@@ -34,6 +34,9 @@ Options:
                          with --join: existing members to contact
       --join             start empty and wait to be added to an existing group
       --cluster-secret S shared secret for peer authentication (16+ bytes)
+      --tls-cert FILE    PEM certificate: serve the API and peer links over TLS
+      --tls-key FILE     PEM private key for --tls-cert
+      --tls-ca FILE      CA that peers' certificates are checked against (default: system CAs)
   -h, --help             show this help
 `;
 
@@ -52,6 +55,9 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
       "initial-cluster": { type: "string" },
       join: { type: "boolean" },
       "cluster-secret": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-ca": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -68,6 +74,9 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
   if (values.advertise !== undefined) flags["advertise"] = values.advertise;
   if (values["initial-cluster"] !== undefined) flags["initialCluster"] = parseClusterList(values["initial-cluster"]);
   if (values.join !== undefined) flags["join"] = values.join;
+  if (values["tls-cert"] !== undefined) flags["tlsCertFile"] = values["tls-cert"];
+  if (values["tls-key"] !== undefined) flags["tlsKeyFile"] = values["tls-key"];
+  if (values["tls-ca"] !== undefined) flags["tlsCaFile"] = values["tls-ca"];
   const secret = values["cluster-secret"] ?? process.env["OPSCONN_CLUSTER_SECRET"];
   if (secret !== undefined) flags["clusterSecret"] = secret;
   const result = parseNodeConfig([fromFile, flags]);

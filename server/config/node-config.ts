@@ -3,7 +3,7 @@
  * data directory, logging, how it founds or joins its group, and Raft timing. Parsing is pure and collects every problem with the key it concerns; the
  * data-directory check is the one piece of I/O, kept apart in `ensureDataDir`.
  */
-import { mkdirSync, accessSync, writeFileSync, unlinkSync, constants as fsConstants } from "node:fs";
+import { mkdirSync, accessSync, writeFileSync, unlinkSync, readFileSync, constants as fsConstants } from "node:fs";
 import { resolve, join } from "node:path";
 import { defaultHttpPort, raftTiming } from "../constants.ts";
 import { logLevels, type LogLevel } from "../log/logger.ts";
@@ -32,6 +32,13 @@ export interface NodeConfig {
   readonly heartbeatTicks: number;
   readonly snapshotEveryEntries: number;
   readonly snapshotEveryBytes: number;
+  /**
+   * TLS for the API and the peer links (they share one port): PEM certificate and key files. Peers
+   * are verified against `tlsCaFile`, or the system's CAs when it is null.
+   */
+  readonly tlsCertFile: string | null;
+  readonly tlsKeyFile: string | null;
+  readonly tlsCaFile: string | null;
 }
 
 export const defaultNodeConfig: NodeConfig = {
@@ -45,6 +52,9 @@ export const defaultNodeConfig: NodeConfig = {
   join: false,
   clusterSecret: null,
   ...raftTiming,
+  tlsCertFile: null,
+  tlsKeyFile: null,
+  tlsCaFile: null,
 };
 
 export type ConfigResult = { readonly ok: true; readonly config: NodeConfig } | { readonly ok: false; readonly problems: readonly string[] };
@@ -86,6 +96,9 @@ const checks: Record<keyof NodeConfig, Check> = {
   heartbeatTicks: integerIn(1, 999),
   snapshotEveryEntries: integerIn(1, 100_000_000),
   snapshotEveryBytes: integerIn(1024, 2 ** 40),
+  tlsCertFile: (v) => (v === null || (typeof v === "string" && v.length > 0) ? null : "must be a file path"),
+  tlsKeyFile: (v) => (v === null || (typeof v === "string" && v.length > 0) ? null : "must be a file path"),
+  tlsCaFile: (v) => (v === null || (typeof v === "string" && v.length > 0) ? null : "must be a file path"),
 };
 
 /** Rules that span keys; only run once every key is valid on its own. */
@@ -98,6 +111,8 @@ function crossChecks(config: NodeConfig): string[] {
   }
   if ((config.join || founders.length > 1) && config.clusterSecret === null) problems.push("clusterSecret: required for a group of more than one node");
   if (config.heartbeatTicks >= config.electionTicks) problems.push("heartbeatTicks: must be below electionTicks, or followers time out between heartbeats");
+  if ((config.tlsCertFile === null) !== (config.tlsKeyFile === null)) problems.push("tlsCertFile: TLS needs both tlsCertFile and tlsKeyFile");
+  if (config.tlsCaFile !== null && config.tlsCertFile === null) problems.push("tlsCaFile: only used with tlsCertFile and tlsKeyFile");
   return problems;
 }
 
@@ -156,4 +171,27 @@ export function ensureDataDir(dataDir: string): string {
     throw new ConfigError(`dataDir: ${absolute} is not a writable directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   return absolute;
+}
+
+export interface TlsMaterial {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string | null;
+}
+
+/** Reads the TLS files named in the config, so a bad path fails at start with the key it came from. */
+export function readTls(config: NodeConfig): TlsMaterial | null {
+  if (config.tlsCertFile === null || config.tlsKeyFile === null) return null;
+  const read = (key: string, path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      throw new ConfigError(`${key}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  };
+  return {
+    cert: read("tlsCertFile", config.tlsCertFile),
+    key: read("tlsKeyFile", config.tlsKeyFile),
+    ca: config.tlsCaFile === null ? null : read("tlsCaFile", config.tlsCaFile),
+  };
 }

@@ -9,7 +9,7 @@ import type { Logger } from "../log/logger.ts";
 import { errorBody, notFound, onError } from "./errors.ts";
 import { statusRoutes, type StatusSource } from "./routes/status.ts";
 import { kvRoutes } from "./routes/kv.ts";
-import { clusterRoutes } from "./routes/cluster.ts";
+import { clusterRoutes, type PeerHttp } from "./routes/cluster.ts";
 import type { Group } from "../node/group.ts";
 import type { ReplicatedState } from "../state/replicated-state.ts";
 
@@ -19,6 +19,8 @@ export interface AppDeps {
   /** The group view once the node runs; null while it starts or stops. */
   readonly group: () => Group | null;
   readonly state: ReplicatedState;
+  /** How this node reaches other nodes' APIs (membership requests are relayed to the leader). */
+  readonly peerHttp: PeerHttp;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -32,7 +34,7 @@ export function createApp(deps: AppDeps): Hono {
   );
   app.route("/", statusRoutes(deps.status));
   app.route("/", kvRoutes({ group: deps.group, state: deps.state }));
-  app.route("/", clusterRoutes(deps.group));
+  app.route("/", clusterRoutes(deps.group, deps.peerHttp));
   app.notFound(notFound);
   app.onError(onError(deps.log));
   return app;

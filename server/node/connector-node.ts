@@ -7,7 +7,7 @@
 import type { Server } from "bun";
 import { randomBytes, randomInt } from "node:crypto";
 import type { NodeConfig } from "../config/node-config.ts";
-import { ensureDataDir } from "../config/node-config.ts";
+import { ensureDataDir, readTls } from "../config/node-config.ts";
 import type { Logger } from "../log/logger.ts";
 import { openDatabase, type OpenDatabase } from "../storage/database.ts";
 import { claimDataDir } from "../storage/node-meta.ts";
@@ -55,8 +55,14 @@ export class ConnectorNode {
     this.partial.push(() => database.close());
     const claim = await claimDataDir(database.db, { nodeId: config.nodeId, nowMs: this.startedAtMs });
     const state = new ReplicatedState();
+    const tls = readTls(config);
     // A group of one has no peers to authenticate; a random secret keeps the code path the same.
-    const transport = new Transport({ id: config.nodeId, secret: config.clusterSecret ?? randomBytes(32), log });
+    const transport = new Transport({
+      id: config.nodeId,
+      secret: config.clusterSecret ?? randomBytes(32),
+      log,
+      ...(tls === null ? {} : { tls: tls.ca === null ? true : { ca: tls.ca } }),
+    });
     this.partial.push(() => transport.stop());
     let group: Group | null = null;
     const driver = new RaftDriver({
@@ -70,9 +76,16 @@ export class ConnectorNode {
       onFatal: (error) => this.onFatal(error),
       afterReady: () => group?.afterReady(),
     });
-    const app = createApp({ log, status: { status: () => this.status() }, group: () => this.running?.group ?? null, state });
+    const peerTls = tls === null ? null : { scheme: "https" as const, ca: tls.ca };
+    const app = createApp({ log, status: { status: () => this.status() }, group: () => this.running?.group ?? null, state, peerHttp: peerTls ?? { scheme: "http", ca: null } });
     registerPeerRoute(app, transport);
-    const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch, websocket: peerWebSocket });
+    const server = Bun.serve({
+      hostname: config.host,
+      port: config.port,
+      fetch: app.fetch,
+      websocket: peerWebSocket,
+      ...(tls === null ? {} : { tls: { cert: tls.cert, key: tls.key } }),
+    });
     this.partial.push(() => server.stop(true));
     const advertise = config.advertise ?? `${config.host}:${server.port}`;
     const initialCluster = config.initialCluster ?? { [config.nodeId]: advertise };
@@ -96,7 +109,7 @@ export class ConnectorNode {
 
   get url(): string {
     assert(this.running !== null, "node not started");
-    return `http://${this.config.host}:${this.running.server.port}`;
+    return `${this.config.tlsCertFile === null ? "http" : "https"}://${this.config.host}:${this.running.server.port}`;
   }
 
   status(): NodeStatus {

@@ -8,7 +8,7 @@ import { ReplicatedState } from "../../server/state/replicated-state.ts";
 const logged: string[] = [];
 const log = new Logger({ node: "t", level: "debug", pretty: false, sink: { write: (l) => logged.push(l) } });
 const status = { nodeId: "n1", version: "0.0.0", uptimeMs: 5, dataDir: "/d" };
-const app = createApp({ log, status: { status: () => status }, group: () => null, state: new ReplicatedState() });
+const app = createApp({ log, status: { status: () => status }, group: () => null, state: new ReplicatedState(), peerHttp: { scheme: "http", ca: null } });
 
 describe("http app", () => {
   test("GET /healthz", async () => {

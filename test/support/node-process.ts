@@ -36,7 +36,7 @@ export async function startNode(command: readonly string[], args: readonly strin
     const timer = setTimeout(() => reject(new Error(`node did not start within ${timeoutMs} ms: ${lines.join("\n")}`)), timeoutMs);
     void readLines(proc.stdout, (line) => {
       lines.push(line);
-      const match = /"url":"(http:\/\/[^"]+)"/.exec(line);
+      const match = /"url":"(https?:\/\/[^"]+)"/.exec(line);
       if (match?.[1] !== undefined) {
         clearTimeout(timer);
         resolve(match[1]);

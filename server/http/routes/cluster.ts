@@ -13,7 +13,13 @@ import { errorBody } from "../errors.ts";
 const relayedHeader = "x-opsconn-relayed";
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-export function clusterRoutes(getGroup: () => Group | null): Hono {
+/** How to reach another node's API: plain HTTP, or HTTPS trusting `ca` (or the system's CAs). */
+export interface PeerHttp {
+  readonly scheme: "http" | "https";
+  readonly ca: string | null;
+}
+
+export function clusterRoutes(getGroup: () => Group | null, peerHttp: PeerHttp): Hono {
   const routes = new Hono();
   const group = () => {
     const running = getGroup();
@@ -28,7 +34,7 @@ export function clusterRoutes(getGroup: () => Group | null): Hono {
     if (typeof body?.id !== "string" || !nodeIdPattern.test(body.id)) throw new HTTPException(400, { message: "id: must be 1-63 characters of letters, digits, '.', '_' or '-'" });
     if (!isAddress(body.address)) throw new HTTPException(400, { message: "address: must be host:port" });
     const { id, address } = body as { id: string; address: string };
-    return onLeader(c, group(), JSON.stringify({ id, address }), async (g) => {
+    return onLeader(c, group(), peerHttp, JSON.stringify({ id, address }), async (g) => {
       await g.addNode(id, address);
       return c.json({ added: id, nodes: g.members() }, 201);
     });
@@ -38,7 +44,7 @@ export function clusterRoutes(getGroup: () => Group | null): Hono {
     const id = c.req.param("id");
     const g = group();
     if (!g.members().some((m) => m.id === id)) return c.json(errorBody(404, `no node '${id}' in the group`), 404);
-    return onLeader(c, g, null, async (leader) => {
+    return onLeader(c, g, peerHttp, null, async (leader) => {
       await leader.removeNode(id);
       return c.json({ removed: id, nodes: leader.members() });
     });
@@ -46,7 +52,7 @@ export function clusterRoutes(getGroup: () => Group | null): Hono {
   return routes;
 }
 
-async function onLeader(c: Context, group: Group, body: string | null, run: (group: Group) => Promise<Response>): Promise<Response> {
+async function onLeader(c: Context, group: Group, peerHttp: PeerHttp, body: string | null, run: (group: Group) => Promise<Response>): Promise<Response> {
   const leader = group.leader();
   try {
     if (leader?.self === true) return await run(group);
@@ -60,7 +66,12 @@ async function onLeader(c: Context, group: Group, body: string | null, run: (gro
   const authorization = c.req.header("authorization");
   if (authorization !== undefined) headers["authorization"] = authorization;
   try {
-    const relayed = await fetch(`http://${leader.address}${c.req.path}`, { method: c.req.method, headers, ...(body === null ? {} : { body }) });
+    const relayed = await fetch(`${peerHttp.scheme}://${leader.address}${c.req.path}`, {
+      method: c.req.method,
+      headers,
+      ...(body === null ? {} : { body }),
+      ...(peerHttp.ca === null ? {} : { tls: { ca: peerHttp.ca } }),
+    });
     return new Response(relayed.body, { status: relayed.status, headers: { "content-type": relayed.headers.get("content-type") ?? "application/json" } });
   } catch (error) {
     return c.json(errorBody(503, `leader ${leader.id} at ${leader.address} unreachable: ${(error as Error).message}`, { retry: true }), 503);

@@ -22,6 +22,7 @@ import { assert } from "../assert.ts";
 import { RaftDriver } from "./raft-driver.ts";
 import { Group } from "./group.ts";
 import { describeStatus } from "./node-status.ts";
+import { loadKernels, type Kernels } from "../wasm/kernels.ts";
 
 interface Running {
   readonly database: OpenDatabase;
@@ -31,6 +32,7 @@ interface Running {
   readonly group: Group;
   readonly state: ReplicatedState;
   readonly advertise: string;
+  readonly kernels: Kernels;
 }
 
 export class ConnectorNode {
@@ -51,6 +53,7 @@ export class ConnectorNode {
     const { config, log } = this;
     this.startedAtMs = Date.now();
     this.dataDir = ensureDataDir(config.dataDir);
+    const kernels = await loadKernels();
     const database = await openDatabase(this.dataDir);
     this.partial.push(() => database.close());
     const claim = await claimDataDir(database.db, { nodeId: config.nodeId, nowMs: this.startedAtMs });
@@ -93,7 +96,7 @@ export class ConnectorNode {
     this.partial.push(() => driver.stop());
     group = new Group({ nodeId: config.nodeId, driver, transport, state, log, initialCluster });
     group.start();
-    this.running = { database, server, transport, driver, group, state, advertise };
+    this.running = { database, server, transport, driver, group, state, advertise, kernels };
     log.info("node started", { url: this.url, advertise, dataDir: this.dataDir, dataDirState: claim, raft: how, version });
   }
 
@@ -116,6 +119,11 @@ export class ConnectorNode {
     const base = { nodeId: this.config.nodeId, version, uptimeMs: Date.now() - this.startedAtMs, dataDir: this.dataDir };
     const running = this.running;
     if (running === null) return base;
-    return { ...base, advertise: running.advertise, ...describeStatus({ driver: running.driver, transport: running.transport, state: running.state }) };
+    return {
+      ...base,
+      advertise: running.advertise,
+      kernels: running.kernels.status,
+      ...describeStatus({ driver: running.driver, transport: running.transport, state: running.state }),
+    };
   }
 }

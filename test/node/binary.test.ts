@@ -32,9 +32,11 @@ describe("dist/opsconn", () => {
     const node = await startNode([binary], ["--data-dir", dataDir, "--node-id", "bin-1"]);
     const health = await fetch(`${node.url}/healthz`);
     expect(await health.json()).toEqual({ status: "ok" });
-    const status = (await (await fetch(`${node.url}/api/v1/status`)).json()) as { nodeId: string; dataDir: string };
+    const status = (await (await fetch(`${node.url}/api/v1/status`)).json()) as { nodeId: string; dataDir: string; kernels: unknown };
     expect(status.nodeId).toBe("bin-1");
     expect(status.dataDir).toBe(dataDir);
+    // The WASM kernel travelled inside the binary and passed its self-check at start.
+    expect(status.kernels).toEqual({ recordHash: { runtime: "wasm", algorithm: "xxh64", selfCheck: "passed" } });
     const stoppedAt = performance.now();
     node.proc.kill("SIGTERM");
     expect(await node.proc.exited).toBe(0);

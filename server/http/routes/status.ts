@@ -8,6 +8,7 @@ export interface NodeStatus {
   readonly dataDir: string;
   /** Present once the node runs: consensus and peer-link state (server/node/node-status.ts). */
   readonly advertise?: string;
+  readonly kernels?: unknown;
   readonly raft?: unknown;
 }
 

@@ -100,6 +100,11 @@ export const stateFlush = {
 export const storageLimits = {
   /** Prepared statements kept per connection; hot statements have stable text (multi-row.ts). */
   preparedStatementsMax: 256,
+  /**
+   * SQLite page cache per write connection (filled lazily; idle nodes do not pay it). The 2 MiB
+   * default made upserts into a large kv table 35-40% slower (measured: 62-68k vs 84-91k rows/s).
+   */
+  pageCacheBytes: 64 * 1024 * 1024,
 } as const;
 
 /** HTTP limits. */

@@ -33,6 +33,8 @@ export class SqlWriter {
     this.db.exec("PRAGMA journal_mode = WAL");
     this.db.exec(`PRAGMA synchronous = ${synchronous}`);
     this.db.exec("PRAGMA busy_timeout = 5000");
+    // Negative cache_size is in KiB.
+    this.db.exec(`PRAGMA cache_size = -${Math.floor(storageLimits.pageCacheBytes / 1024)}`);
     this.begin = this.db.prepare("BEGIN IMMEDIATE");
     this.commit = this.db.prepare("COMMIT");
     this.rollback = this.db.prepare("ROLLBACK");

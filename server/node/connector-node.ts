@@ -77,7 +77,7 @@ export class ConnectorNode {
       timing: config,
       seed: randomInt(2 ** 31),
       onFatal: (error) => this.onFatal(error),
-      afterReady: () => group?.afterReady(),
+      afterReady: (changes) => group?.afterReady(changes),
     });
     const peerTls = tls === null ? null : { scheme: "https" as const, ca: tls.ca };
     const app = createApp({ log, status: { status: () => this.status() }, group: () => this.running?.group ?? null, state, peerHttp: peerTls ?? { scheme: "http", ca: null } });

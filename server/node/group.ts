@@ -12,7 +12,7 @@ import type { ReplicatedState, ApplyResult } from "../state/replicated-state.ts"
 import type { Transport, AppRequest } from "../transport/transport.ts";
 import type { NodeId } from "../raft/types.ts";
 import type { Logger } from "../log/logger.ts";
-import type { RaftDriver } from "./raft-driver.ts";
+import type { RaftDriver, ReadyChanges } from "./raft-driver.ts";
 import { MembershipError, NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "./driver-errors.ts";
 import { decodeForwardRequest, decodeForwardResponse, encodeForwardRequest, encodeForwardResponse, type ForwardRequest, type ForwardResponse } from "./forward-protocol.ts";
 import { groupLimits } from "../constants.ts";
@@ -38,7 +38,9 @@ export interface Applied {
 
 export class Group {
   private plannedPeers = "";
+  private plannedMembersVersion = -1;
   private foundersRecordedTerm = -1;
+  private foundersPending = false;
 
   constructor(private readonly options: GroupOptions) {}
 
@@ -50,15 +52,16 @@ export class Group {
     transport.start();
   }
 
-  /** Called by the driver after each Ready: membership may have changed, leadership too. */
-  afterReady(): void {
-    this.planPeers();
-    this.maybeRecordFounders();
+  /** Called by the driver after each Ready; re-plans only what the Ready may have changed. */
+  afterReady(changes: ReadyChanges): void {
+    if (changes.configuration || this.options.state.membersVersion !== this.plannedMembersVersion) this.planPeers();
+    if (changes.leadership || this.foundersPending) this.maybeRecordFounders();
   }
 
   /** Links to every member of the Raft configuration, at its replicated (or configured) address. */
   planPeers(): void {
     const { state, initialCluster, nodeId } = this.options;
+    this.plannedMembersVersion = state.membersVersion;
     const conf = this.options.driver.status().confState;
     const ids = conf.voters.length + conf.learners.length > 0 ? [...conf.voters, ...conf.learners] : Object.keys(initialCluster);
     const peers = new Map<NodeId, string>();
@@ -75,6 +78,7 @@ export class Group {
 
   /** A new leader writes the founders' addresses into the replicated members, once per term. */
   private maybeRecordFounders(): void {
+    this.foundersPending = false;
     const status = this.options.driver.status();
     if (status.role !== "leader" || this.foundersRecordedTerm === status.term) return;
     this.foundersRecordedTerm = status.term;
@@ -82,7 +86,8 @@ export class Group {
       const address = this.options.initialCluster[id];
       if (this.options.state.members.has(id) || address === undefined) continue;
       this.options.driver.propose(encodeCommand({ kind: "member-set", nodeId: id, address })).catch(() => {
-        this.foundersRecordedTerm = -1; // try again at the next Ready
+        this.foundersRecordedTerm = -1;
+        this.foundersPending = true; // try again at the next Ready
       });
     }
   }

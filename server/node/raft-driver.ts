@@ -30,6 +30,14 @@ export interface RaftTransport {
   send(messages: readonly Message[]): void;
 }
 
+/** What a handled Ready may have changed, so listeners skip the work when nothing did. */
+export interface ReadyChanges {
+  /** A conf change was applied or a snapshot installed: the configuration may differ. */
+  readonly configuration: boolean;
+  /** Role or leader changed. */
+  readonly leadership: boolean;
+}
+
 export interface RaftTiming {
   readonly tickMs: number;
   readonly electionTicks: number;
@@ -49,8 +57,8 @@ export interface RaftDriverOptions {
   readonly timing: RaftTiming;
   readonly seed: number;
   readonly onFatal: (error: Error) => void;
-  /** After each Ready is fully handled (membership or leadership may have changed). */
-  readonly afterReady?: () => void;
+  /** After each Ready is fully handled, saying what it may have changed. */
+  readonly afterReady?: (changes: ReadyChanges) => void;
 }
 
 export class RaftDriver {
@@ -270,7 +278,10 @@ export class RaftDriver {
     if (ready.softState !== null && ready.softState.role !== "leader") this.reads.rejectAll(new NotLeaderError(ready.softState.leader));
     this.node.advance();
     await this.maybeCompact();
-    this.options.afterReady?.();
+    this.options.afterReady?.({
+      configuration: ready.snapshot !== null || ready.committedEntries.some((e) => e.type === "conf-change"),
+      leadership: ready.softState !== null,
+    });
   }
 
   /**

@@ -53,14 +53,15 @@ export class SqlWriter {
     }
   }
 
+  /** Least recently used eviction: a Map iterates in insertion order, so a hit moves to the end. */
   private prepared(sql: string): Prepared {
     let statement = this.cache.get(sql);
-    if (statement === undefined) {
-      // Evict the oldest: hot statements are re-inserted at once, rare ones age out.
+    if (statement !== undefined) this.cache.delete(sql);
+    else {
       if (this.cache.size >= storageLimits.preparedStatementsMax) this.cache.delete(this.cache.keys().next().value!);
       statement = this.db.prepare(sql);
-      this.cache.set(sql, statement);
     }
+    this.cache.set(sql, statement);
     return statement;
   }
 

@@ -80,7 +80,7 @@ export class Network {
         timing: options.timing ?? fastTiming,
         seed: 1000 + i * 7919,
         onFatal: (e) => fatal.push(e),
-        afterReady: () => node.group?.afterReady(),
+        afterReady: (changes) => node.group?.afterReady(changes),
       });
       (node as { driver: RaftDriver }).driver = driver;
       this.nodes.set(id, node);

@@ -70,7 +70,7 @@ describe("RaftDriver (single voter, real libSQL)", () => {
     expect(joiner.how).toBe("joining");
     await Bun.sleep(50);
     expect(joiner.driver.status().role).toBe("follower");
-    expect(joiner.driver.propose(encodeCommand({ kind: "kv-delete", key: "x" }))).rejects.toBeInstanceOf(NotLeaderError);
+    await expect(joiner.driver.propose(encodeCommand({ kind: "kv-delete", key: "x" }))).rejects.toBeInstanceOf(NotLeaderError);
     await joiner.driver.stop();
     joiner.open.close();
   });

@@ -34,7 +34,7 @@ describe("openDatabase", () => {
     first.close();
     const again = await openDatabase(dir);
     expect(await claimDataDir(again.db, { nodeId: "a", nowMs: 2 })).toBe("reopened");
-    expect(claimDataDir(again.db, { nodeId: "b", nowMs: 3 })).rejects.toThrow(DataDirOwnedError);
+    await expect(claimDataDir(again.db, { nodeId: "b", nowMs: 3 })).rejects.toThrow(DataDirOwnedError);
     again.close();
   });
 });

@@ -110,7 +110,7 @@ describe("LibsqlLogStore on disk", () => {
     const store = new LibsqlLogStore(open);
     await store.save({ hardState: { term: 1, votedFor: null, commit: 5 }, entries: entries(1, 5, 1), snapshot: null });
     await open.client.execute("UPDATE raft_entries SET term = 9 WHERE idx = 2");
-    expect(store.load()).rejects.toThrow(CorruptLogError);
+    await expect(store.load()).rejects.toThrow(CorruptLogError);
     store.close();
   });
 
@@ -119,7 +119,7 @@ describe("LibsqlLogStore on disk", () => {
     const store = new LibsqlLogStore(open);
     await store.save({ hardState: { term: 1, votedFor: null, commit: 5 }, entries: entries(1, 5, 1), snapshot: null });
     await open.client.execute("DELETE FROM raft_entries WHERE idx = 3");
-    expect(store.load()).rejects.toThrow(/entry 3 is missing/);
+    await expect(store.load()).rejects.toThrow(/entry 3 is missing/);
     store.close();
   });
 
@@ -128,7 +128,7 @@ describe("LibsqlLogStore on disk", () => {
     const store = new LibsqlLogStore(open);
     await store.save({ hardState: { term: 2, votedFor: null, commit: 4 }, entries: [], snapshot: snapshotAt(4, 2) });
     await open.client.execute("UPDATE raft_snapshot SET data = x'01'");
-    expect(store.load()).rejects.toThrow(CorruptLogError);
+    await expect(store.load()).rejects.toThrow(CorruptLogError);
     store.close();
   });
 

@@ -179,6 +179,11 @@ export const transportLimits = {
   reconnectDelayMaxMs: 5000,
   /** Outstanding app requests across all peers. */
   appRequestsPendingMax: 4096,
+  /** Items in one app frame: bounds the decode loop. */
+  frameAppItemsMax: 8192,
+  /** App items (our requests and our answers to the peer's) waiting for one peer's next flush. */
+  appQueueItemsMax: 8192,
+  appQueueBytesMax: 96 * 1024 * 1024,
   /** Longest timeout a caller may ask of request(). */
   appRequestTimeoutMsMax: 60_000,
 } as const;
@@ -186,6 +191,9 @@ export const transportLimits = {
 assert(transportLimits.frameBatchBytesTarget <= transportLimits.frameBytesMax, "a batch target beyond the frame limit can never be met");
 assert(raftLimits.appendBytesMax < transportLimits.frameBatchBytesTarget * 2, "one full append should fit about one batch");
 assert(transportLimits.frameBytesMax <= transportLimits.queueBytesMax, "the queue must hold at least one largest frame");
+assert(transportLimits.frameBytesMax <= transportLimits.appQueueBytesMax, "the app queue must hold at least one largest item");
+assert(transportLimits.appQueueItemsMax >= 2 * transportLimits.appRequestsPendingMax, "room for our requests and the answers to a peer's");
+assert(transportLimits.appQueueItemsMax <= transportLimits.frameAppItemsMax, "one flush of a full app queue needs at most one frame per batch");
 assert(raftLimits.inflightBytesMax <= transportLimits.queueBytesMax, "the queue must hold a full pipelining window of appends");
 assert(raftLimits.inflightMessagesMax <= transportLimits.queueMessagesMax, "the queue must hold a full pipelining window of messages");
 assert(raftTuning.nodeIdBytesMax <= transportLimits.handshakeFrameBytesMax / 4, "a hello with two node ids must fit a handshake frame");

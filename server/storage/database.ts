@@ -5,7 +5,7 @@
  * before the commit returns. Nothing the node acknowledges may rest on an unsynced write; group
  * commit (many Raft entries per transaction) is how throughput is won, not weaker syncing.
  *
- * One exception, on a second connection (`relaxedWriter`, synchronous=NORMAL): transactions whose
+ * One exception, `durable: false` (synchronous=NORMAL for that commit): transactions whose
  * loss in a power cut is recovered by replaying the durable log (applying committed entries, moving
  * the commit index). They still survive a process crash, and the next FULL commit fsyncs the WAL up
  * to and including them, because the WAL is written in order.
@@ -22,10 +22,8 @@ export type Database = LibSQLDatabase<typeof schema>;
 export interface OpenDatabase {
   /** Boot-time reads, migrations and drizzle. */
   readonly client: Client;
-  /** The hot write path, synchronous=FULL (sql-writer.ts). */
+  /** The hot write path (sql-writer.ts); `durable: false` only for what the Raft log can redo. */
   readonly writer: SqlWriter;
-  /** Same file, synchronous=NORMAL: only for writes the durable Raft log can redo (see above). */
-  readonly relaxedWriter: SqlWriter;
   readonly db: Database;
   readonly path: string;
   close(): void;
@@ -46,16 +44,13 @@ export async function openDatabase(dataDir: string): Promise<OpenDatabase> {
     client.close();
     throw error;
   }
-  const writer = new SqlWriter(path, "FULL");
-  const relaxedWriter = new SqlWriter(path, "NORMAL");
+  const writer = new SqlWriter(path);
   return {
     client,
     writer,
-    relaxedWriter,
     db: drizzle(client, { schema }),
     path,
     close: () => {
-      relaxedWriter.close();
       writer.close();
       client.close();
     },

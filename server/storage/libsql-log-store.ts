@@ -73,7 +73,7 @@ export class LibsqlLogStore implements RaftLogStore {
 
   async save(batch: PersistBatch): Promise<void> {
     const statements = this.statementsFor(batch);
-    if (statements.length > 0) this.open.writer.transaction(statements);
+    if (statements.length > 0) this.open.writer.transaction(statements, { durable: true });
   }
 
   statementsFor(batch: PersistBatch): SqlStatement[] {
@@ -99,11 +99,11 @@ export class LibsqlLogStore implements RaftLogStore {
   }
 
   async compact(snapshot: Snapshot): Promise<void> {
-    this.open.writer.transaction([snapshotStatement(snapshot), { sql: sql.compactThrough, args: [snapshot.meta.index] }]);
+    this.open.writer.transaction([snapshotStatement(snapshot), { sql: sql.compactThrough, args: [snapshot.meta.index] }], { durable: true });
   }
 
   async saveApplied(index: number): Promise<void> {
-    this.open.writer.transaction([this.appliedStatement(index)]);
+    this.open.writer.transaction([this.appliedStatement(index)], { durable: true });
   }
 
   /** For appliers that write their own tables: the statement that moves the applied index. */
@@ -117,7 +117,7 @@ export class LibsqlLogStore implements RaftLogStore {
    * fsynced before it returns; otherwise only safe for what the durable log can redo (database.ts).
    */
   async commit(statements: SqlStatement[], options: { durable: boolean }): Promise<void> {
-    (options.durable ? this.open.writer : this.open.relaxedWriter).transaction(statements);
+    this.open.writer.transaction(statements, options);
   }
 
   close(): void {

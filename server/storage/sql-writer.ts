@@ -26,23 +26,36 @@ export class SqlWriter {
   private readonly begin: Prepared;
   private readonly commit: Prepared;
   private readonly rollback: Prepared;
+  private readonly syncFull: Prepared;
+  private readonly syncNormal: Prepared;
+  private durable = true;
 
-  /** `synchronous`: FULL fsyncs every commit; NORMAL only for what the durable log can redo. */
-  constructor(path: string, synchronous: "FULL" | "NORMAL") {
+  constructor(path: string) {
     this.db = new Database(path);
     this.db.exec("PRAGMA journal_mode = WAL");
-    this.db.exec(`PRAGMA synchronous = ${synchronous}`);
+    this.db.exec("PRAGMA synchronous = FULL");
     this.db.exec("PRAGMA busy_timeout = 5000");
     // Negative cache_size is in KiB.
     this.db.exec(`PRAGMA cache_size = -${Math.floor(storageLimits.pageCacheBytes / 1024)}`);
     this.begin = this.db.prepare("BEGIN IMMEDIATE");
     this.commit = this.db.prepare("COMMIT");
     this.rollback = this.db.prepare("ROLLBACK");
+    this.syncFull = this.db.prepare("PRAGMA synchronous = FULL");
+    this.syncNormal = this.db.prepare("PRAGMA synchronous = NORMAL");
   }
 
-  /** All statements or none. Throws (after rolling back) if any fails. */
-  transaction(statements: readonly SqlStatement[]): void {
+  /**
+   * All statements or none. Throws (after rolling back) if any fails. `durable`: fsynced before it
+   * returns (synchronous=FULL); otherwise synchronous=NORMAL, only for what the durable log can redo
+   * (database.ts). One connection switches modes rather than two connections taking turns, because
+   * a write on one connection makes SQLite discard the other's whole page cache.
+   */
+  transaction(statements: readonly SqlStatement[], options: { readonly durable: boolean }): void {
     assert(statements.length > 0, "an empty transaction is a caller bug");
+    if (options.durable !== this.durable) {
+      (options.durable ? this.syncFull : this.syncNormal).run([]);
+      this.durable = options.durable;
+    }
     this.begin.run([]);
     try {
       for (const statement of statements) this.prepared(statement.sql).run(statement.args as SqlValue[]);

@@ -23,12 +23,19 @@ export { CodecError } from "./wire.ts";
 
 export const FRAME_MAGIC = 0x4f;
 /** Bumped when the frame layout (header, frame bodies) changes; message shapes follow RAFT_PROTOCOL_VERSION. */
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
 export const FRAME_HEADER_BYTES = 4;
 /** HMAC-SHA256 output. */
 export const PROOF_BYTES = 32;
 
 export type AppKind = "forward-request" | "forward-response";
+
+/** One request or response between the layers above Raft (forwarded proposals, read barriers). */
+export interface AppItem {
+  readonly kind: AppKind;
+  readonly requestId: number;
+  readonly body: Uint8Array;
+}
 
 export type Frame =
   | { readonly type: "raft"; readonly messages: readonly Message[] }
@@ -41,8 +48,11 @@ export type Frame =
   /** Acceptor → dialer: the acceptor's proof over both nonces (mutual authentication). */
   | { readonly type: "auth-ok"; readonly proof: Uint8Array }
   | { readonly type: "auth-fail"; readonly reason: string }
-  /** Opaque application payload for later layers (forwarded proposals, ReadIndex). */
-  | { readonly type: "app"; readonly kind: AppKind; readonly requestId: number; readonly body: Uint8Array };
+  /**
+   * Application payloads for the layers above (forwarded proposals, ReadIndex), batched like raft
+   * frames: every item queued in one turn of the event loop leaves in one send.
+   */
+  | { readonly type: "app"; readonly items: readonly AppItem[] };
 
 export type FrameType = Frame["type"];
 
@@ -153,11 +163,19 @@ function bodySize(frame: Frame): number {
       return PROOF_BYTES;
     case "auth-fail":
       return stringSize(clampReason(frame.reason));
-    case "app":
-      return 1 + varintSize(frame.requestId) + bytesSize(frame.body);
+    case "app": {
+      let size = varintSize(frame.items.length);
+      for (let i = 0; i < frame.items.length; i++) size += appItemBytes(frame.items[i]!);
+      return size;
+    }
     default:
       return unreachable(frame);
   }
+}
+
+/** The encoded size of one app item inside an app frame. */
+export function appItemBytes(item: AppItem): number {
+  return 1 + varintSize(item.requestId) + bytesSize(item.body);
 }
 
 export function frameSize(frame: Frame): number {
@@ -205,9 +223,13 @@ function writeBody(writer: Writer, frame: Frame): void {
       writer.string(clampReason(frame.reason));
       return;
     case "app":
-      writer.u8(appKindCodes[frame.kind]);
-      writer.varint(frame.requestId);
-      writer.bytes(frame.body);
+      assert(frame.items.length <= transportLimits.frameAppItemsMax, "too many app items for one frame");
+      writer.varint(frame.items.length);
+      for (const item of frame.items) {
+        writer.u8(appKindCodes[item.kind]);
+        writer.varint(item.requestId);
+        writer.bytes(item.body);
+      }
       return;
     default:
       unreachable(frame);
@@ -345,16 +367,25 @@ function readBody(reader: Reader, type: FrameType): Frame {
       return { type, proof: reader.raw(PROOF_BYTES, "auth-ok.proof") };
     case "auth-fail":
       return { type, reason: reader.string("auth-fail.reason", transportLimits.reasonBytesMax) };
-    case "app": {
-      const kindCode = reader.u8("app.kind");
-      const kind = appKindByCode.get(kindCode);
-      if (kind === undefined) throw new CodecError(`unknown app kind ${kindCode}`);
-      const requestId = reader.varint("app.requestId");
-      return { type, kind, requestId, body: reader.bytes("app.body", transportLimits.frameBytesMax) };
-    }
+    case "app":
+      return { type, items: readAppItems(reader) };
     default:
       return unreachable(type);
   }
+}
+
+function readAppItems(reader: Reader): AppItem[] {
+  const count = reader.varint("app.count");
+  if (count > transportLimits.frameAppItemsMax) throw new CodecError(`app frame with ${count} items exceeds ${transportLimits.frameAppItemsMax}`);
+  const items: AppItem[] = [];
+  for (let i = 0; i < count; i++) {
+    const kindCode = reader.u8("app.kind");
+    const kind = appKindByCode.get(kindCode);
+    if (kind === undefined) throw new CodecError(`unknown app kind ${kindCode}`);
+    const requestId = reader.varint("app.requestId");
+    items.push({ kind, requestId, body: reader.bytes("app.body", transportLimits.frameBytesMax) });
+  }
+  return items;
 }
 
 function readNodeId(reader: Reader, what: string): NodeId {

@@ -11,6 +11,10 @@
  * loop (one Raft Ready) leaves in one frame. A flush stops while the socket's unsent buffer is over
  * socketBufferedBytesMax and retries shortly; meanwhile the queue absorbs messages up to its bounds
  * and then drops them (counted). Queued messages survive a reconnect and go out once the link is up.
+ *
+ * App items (forwarded requests and their answers) are batched the same way, in their own frames
+ * sent first in each flush because a client waits on each; unlike Raft messages they are dropped
+ * when the link goes down, since the transport then fails every request waiting on that peer.
  */
 import type { TLSOptions } from "bun";
 import { assert } from "../assert.ts";
@@ -19,7 +23,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Message, NodeId } from "../raft/types.ts";
 import { randomNonce } from "./auth.ts";
 import { reconnectDelayMs, type BackoffLimits } from "./backoff.ts";
-import type { Frame } from "./codec.ts";
+import { appItemBytes, type AppItem, type Frame } from "./codec.ts";
 import { Connection, type ConnectionEvents } from "./connection.ts";
 import { DialerHandshake } from "./handshake.ts";
 import { SendQueue, type SendQueueLimits } from "./send-queue.ts";
@@ -37,6 +41,8 @@ export interface PeerStats {
   readonly lastContactMs: number | null;
   /** Times the link came up again after its first connection. */
   readonly reconnects: number;
+  /** Frames (one WebSocket send each) this side sent on the link: batching shows as few per item. */
+  readonly framesSent: number;
 }
 
 export interface PeerLinkOptions {
@@ -71,6 +77,8 @@ export class PeerLink {
   readonly dials: boolean;
   private address: string;
   private readonly queue: SendQueue;
+  private appQueue: AppItem[] = [];
+  private appQueueBytes = 0;
   /** The authenticated connection, if any. Invariant: at most one per link. */
   private connection: Connection | null = null;
   /** Dialer only: the connection being opened or authenticated. */
@@ -84,6 +92,7 @@ export class PeerLink {
   private flushScheduled = false;
   private everConnected = false;
   private reconnectsCount = 0;
+  private framesSentCount = 0;
   private lastContactMs: number | null = null;
 
   constructor(private readonly options: PeerLinkOptions) {
@@ -108,6 +117,7 @@ export class PeerLink {
     this.dialing = null;
     this.connection = null;
     this.queue.clear();
+    this.clearAppQueue();
   }
 
   setAddress(address: string): void {
@@ -135,6 +145,7 @@ export class PeerLink {
       dropped: this.queue.dropped,
       lastContactMs: this.lastContactMs,
       reconnects: this.reconnectsCount,
+      framesSent: this.framesSentCount,
     };
   }
 
@@ -147,14 +158,17 @@ export class PeerLink {
     this.queue.countDropped(messagesCount);
   }
 
-  /** App frames bypass the Raft queue: they are few (bounded by pending requests) and not droppable. */
-  sendApp(frame: Frame): SendOutcome {
-    assert(frame.type === "app", "only app frames go around the queue");
+  /** Queues an app item for this turn's flush; "sent" means queued on a live link. */
+  sendApp(item: AppItem): SendOutcome {
     const connection = this.connection;
     if (connection === null) return "dropped";
+    const bytes = appItemBytes(item);
     if (connection.socket.bufferedBytes() > transportLimits.socketBufferedBytesMax) return "backpressure";
-    this.lastSentMs = this.options.nowMs();
-    return connection.sendFrame(frame);
+    if (this.appQueue.length >= transportLimits.appQueueItemsMax || this.appQueueBytes + bytes > transportLimits.appQueueBytesMax) return "backpressure";
+    this.appQueue.push(item);
+    this.appQueueBytes += bytes;
+    this.scheduleFlush();
+    return "sent";
   }
 
   /** An authenticated connection for this peer (dialed by us, or accepted by the transport). */
@@ -222,6 +236,7 @@ export class PeerLink {
     if (connection === this.connection) {
       this.connection = null;
       this.stopKeepalive();
+      this.clearAppQueue();
       this.options.log.info("peer link down", { peer: this.peerId, remote: connection.socket.remoteAddress });
       this.options.onDown(this);
     } else if (connection === this.dialing) {
@@ -276,9 +291,10 @@ export class PeerLink {
     queueMicrotask(() => this.flush());
   }
 
-  /** Sends queued messages as raft frames until the queue is empty or the socket pushes back. */
+  /** Sends queued app items, then Raft messages, until both are empty or the socket pushes back. */
   private flush(): void {
     this.flushScheduled = false;
+    if (this.connection !== null && this.appQueue.length > 0 && !this.flushApp(this.connection)) return this.retryLater();
     const connection = this.connection;
     // Bounded: each frame removes at least one message.
     const framesMax = this.queue.count;
@@ -287,10 +303,41 @@ export class PeerLink {
       const batch = this.queue.take(transportLimits.frameBatchBytesTarget, transportLimits.frameMessagesMax);
       // Under the frame limit: the batch target is far below it, and a single message was checked on send().
       this.lastSentMs = this.options.nowMs();
+      this.framesSentCount++;
       const outcome = connection.sendFrame({ type: "raft", messages: batch.messages });
       if (outcome === "dropped") this.queue.countDropped(batch.messages.length);
       if (outcome === "backpressure") return this.retryLater();
     }
+  }
+
+  /** False when the socket pushed back before the app queue emptied. */
+  private flushApp(connection: Connection): boolean {
+    const items = this.appQueue;
+    let start = 0;
+    while (start < items.length) {
+      if (connection.socket.bufferedBytes() > transportLimits.socketBufferedBytesMax) break;
+      let end = start;
+      let bytes = 0;
+      // At least one item per frame; then up to the batch target (each item was under the frame limit).
+      do bytes += appItemBytes(items[end++]!);
+      while (end < items.length && bytes + appItemBytes(items[end]!) <= transportLimits.frameBatchBytesTarget);
+      this.lastSentMs = this.options.nowMs();
+      this.framesSentCount++;
+      if (connection.sendFrame({ type: "app", items: items.slice(start, end) }) === "backpressure") {
+        start = end;
+        break;
+      }
+      start = end;
+    }
+    this.appQueue = items.slice(start);
+    this.appQueueBytes = 0;
+    for (const item of this.appQueue) this.appQueueBytes += appItemBytes(item);
+    return this.appQueue.length === 0;
+  }
+
+  private clearAppQueue(): void {
+    this.appQueue = [];
+    this.appQueueBytes = 0;
   }
 
   private retryLater(): void {

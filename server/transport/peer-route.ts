@@ -13,8 +13,26 @@ import { PEER_PATH } from "./peer-link.ts";
 import { serverFrameSocket } from "./socket.ts";
 import type { InboundConnection, Transport } from "./transport.ts";
 
-/** Pass as `websocket` to Bun.serve. Bun's default payload limit (16 MiB) is below frameBytesMax. */
-export const peerWebSocket = { ...websocket, maxPayloadLength: transportLimits.frameBytesMax };
+/** What the route keeps on the socket so binary messages skip hono's per-message event objects. */
+type PeerSocketData = Parameters<typeof websocket.message>[0]["data"] & {
+  peerReceive?: (bytes: Uint8Array) => void;
+};
+
+/**
+ * Pass as `websocket` to Bun.serve. Bun's default payload limit (16 MiB) is below frameBytesMax.
+ * Peer frames go straight to their connection: hono's handler builds a context and an event object
+ * per message, which showed in profiles at thousands of frames per second. Every other WebSocket
+ * route still goes through hono.
+ */
+export const peerWebSocket = {
+  ...websocket,
+  maxPayloadLength: transportLimits.frameBytesMax,
+  message(ws: ServerWebSocket<PeerSocketData>, message: string | Buffer) {
+    const receive = ws.data.peerReceive;
+    if (receive !== undefined && typeof message !== "string") receive(new Uint8Array(message.buffer, message.byteOffset, message.byteLength));
+    else websocket.message(ws, message);
+  },
+};
 
 export function registerPeerRoute(app: Hono, transport: Transport): void {
   app.get(
@@ -23,9 +41,11 @@ export function registerPeerRoute(app: Hono, transport: Transport): void {
       let connection: InboundConnection | null = null;
       return {
         onOpen(_event, ws) {
-          const raw = ws.raw as ServerWebSocket<unknown> | undefined;
+          const raw = ws.raw as ServerWebSocket<PeerSocketData> | undefined;
           assert(raw !== undefined, "hono/bun exposes the ServerWebSocket");
-          connection = transport.accept(serverFrameSocket(raw));
+          const accepted = transport.accept(serverFrameSocket(raw));
+          connection = accepted;
+          raw.data.peerReceive = (bytes) => accepted.receive(bytes);
         },
         onMessage(event) {
           if (connection === null) return;

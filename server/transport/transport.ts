@@ -14,7 +14,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Message, NodeId } from "../raft/types.ts";
 import { randomNonce, secretBytes } from "./auth.ts";
 import { defaultBackoff, type BackoffLimits } from "./backoff.ts";
-import { frameSize, raftFrameOverheadBytes, raftMessageBytes, type Frame } from "./codec.ts";
+import { frameSize, raftFrameOverheadBytes, raftMessageBytes, type AppItem, type Frame } from "./codec.ts";
 import { Connection, type ConnectionEvents } from "./connection.ts";
 import { AcceptorHandshake } from "./handshake.ts";
 import { dialsTo, PeerLink, type PeerStats } from "./peer-link.ts";
@@ -171,9 +171,9 @@ export class Transport {
     if (this.pending.size >= transportLimits.appRequestsPendingMax) return Promise.resolve({ ok: false, reason: "overloaded" });
     const requestId = this.nextRequestId;
     this.nextRequestId = requestId >= Number.MAX_SAFE_INTEGER ? 1 : requestId + 1;
-    const frame: Frame = { type: "app", kind: "forward-request", requestId, body };
-    if (frameSize(frame) > transportLimits.frameBytesMax) return Promise.resolve({ ok: false, reason: "too-large" });
-    const outcome = link.sendApp(frame);
+    const item: AppItem = { kind: "forward-request", requestId, body };
+    if (frameSize({ type: "app", items: [item] }) > transportLimits.frameBytesMax) return Promise.resolve({ ok: false, reason: "too-large" });
+    const outcome = link.sendApp(item);
     if (outcome !== "sent") return Promise.resolve({ ok: false, reason: outcome === "dropped" ? "unreachable" : "overloaded" });
     return new Promise<AppReply>((resolve) => {
       const timer = setTimeout(() => this.settle(requestId, { ok: false, reason: "timeout" }), timeoutMs);
@@ -257,8 +257,10 @@ export class Transport {
       case "raft":
         return this.handleRaft(link, connection, frame.messages);
       case "app":
-        if (frame.kind === "forward-request") void this.answer(link, frame.requestId, frame.body);
-        else this.handleResponse(link, frame.requestId, frame.body);
+        for (const item of frame.items) {
+          if (item.kind === "forward-request") void this.answer(link, item.requestId, item.body);
+          else this.handleResponse(link, item.requestId, item.body);
+        }
         return;
       case "hello":
       case "challenge":
@@ -291,12 +293,12 @@ export class Transport {
       this.log.error("app request handler failed", { peer: link.peerId, requestId, error });
       return;
     }
-    const frame: Frame = { type: "app", kind: "forward-response", requestId, body: reply };
-    if (frameSize(frame) > transportLimits.frameBytesMax) {
+    const item: AppItem = { kind: "forward-response", requestId, body: reply };
+    if (frameSize({ type: "app", items: [item] }) > transportLimits.frameBytesMax) {
       this.log.error("app response too large; not sent", { peer: link.peerId, requestId, bytes: reply.length });
       return;
     }
-    link.sendApp(frame);
+    link.sendApp(item);
   }
 
   private handleResponse(link: PeerLink, requestId: number, body: Uint8Array): void {

@@ -67,8 +67,10 @@ const frameCases: [string, Frame][] = [
   ["auth", { type: "auth", proof: filled(PROOF_BYTES, 1), nonce: filled(transportLimits.nonceBytes, 2) }],
   ["auth-ok", { type: "auth-ok", proof: filled(PROOF_BYTES, 3) }],
   ["auth-fail", { type: "auth-fail", reason: "node-9 is not a member" }],
-  ["app forward-request", { type: "app", kind: "forward-request", requestId: 1, body: bytes(1, 2, 3) }],
-  ["app forward-response, big id, empty body", { type: "app", kind: "forward-response", requestId: big, body: bytes() }],
+  ["app forward-request", { type: "app", items: [{ kind: "forward-request", requestId: 1, body: bytes(1, 2, 3) }] }],
+  ["app forward-response, big id, empty body", { type: "app", items: [{ kind: "forward-response", requestId: big, body: bytes() }] }],
+  ["app, several items of both kinds", { type: "app", items: [{ kind: "forward-request", requestId: 7, body: bytes(9) }, { kind: "forward-response", requestId: 3, body: bytes(1, 2) }] }],
+  ["app, no items", { type: "app", items: [] }],
 ];
 
 function roundTrip(frame: Frame): Frame {
@@ -196,9 +198,10 @@ describe("codec rejects malformed input with CodecError only", () => {
     ["invalid UTF-8 node id", bytes(...header, 2, 1, 0xff, 1, 0x62), "invalid UTF-8"],
     ["entry data length beyond the frame", bytes(...header, 1, 1, 1, 1, 0x61, 1, 0x62, 0, 0, 0, 0, 1, 0, 0, 0, 0xff, 0x7f), "truncated"],
     ["unknown entry type", bytes(...header, 1, 1, 1, 1, 0x61, 1, 0x62, 0, 0, 0, 0, 1, 0, 0, 7, 0), "unknown entry type 7"],
-    ["unknown app kind", bytes(...header, 7, 9, 1, 0), "unknown app kind 9"],
+    ["unknown app kind", bytes(...header, 7, 1, 9, 1, 0), "unknown app kind 9"],
+    ["app item count beyond the limit", bytes(...header, 7, 0x81, 0x80, 0x01), "exceeds 8192"],
     ["short nonce", bytes(...header, 3, 1, 2, 3), "truncated"],
-    ["oversized app body length", bytes(...header, 7, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f), "exceeds the limit"],
+    ["oversized app body length", bytes(...header, 7, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0x0f), "exceeds the limit"],
   ];
 
   test.each(malformed)("%s", (_name, input, message) => {
@@ -211,7 +214,7 @@ describe("codec rejects malformed input with CodecError only", () => {
   });
 
   test("the handshake bound applies when asked", () => {
-    const frame = encodeFrame({ type: "app", kind: "forward-request", requestId: 1, body: new Uint8Array(2000) });
+    const frame = encodeFrame({ type: "app", items: [{ kind: "forward-request", requestId: 1, body: new Uint8Array(2000) }] });
     expect(() => decodeFrame(frame, { bytesMax: transportLimits.handshakeFrameBytesMax })).toThrow(CodecError);
   });
 

@@ -339,6 +339,22 @@ describe("transport over loopback", () => {
     expect(await a.transport.request("b", new Uint8Array(1), 50)).toEqual({ ok: false, reason: "unreachable" });
   });
 
+  test("requests and answers made in one turn of the event loop share frames", async () => {
+    const [a, b] = [startNode("a"), startNode("b")];
+    wire([a, b]);
+    b.transport.onApp(({ body }) => body);
+    await waitFor("link up", () => a.transport.stats().get("b")?.connected === true && b.transport.stats().get("a")?.connected === true);
+    const framesBefore = [a.transport.stats().get("b")!.framesSent, b.transport.stats().get("a")!.framesSent];
+    const count = 500;
+    const replies = await Promise.all(Array.from({ length: count }, (_, i) => a.transport.request("b", new Uint8Array([i % 256, i >> 8]), 2000)));
+    replies.forEach((reply, i) => expect(reply).toEqual({ ok: true, body: new Uint8Array([i % 256, i >> 8]) }));
+    const requestFrames = a.transport.stats().get("b")!.framesSent - framesBefore[0]!;
+    const answerFrames = b.transport.stats().get("a")!.framesSent - framesBefore[1]!;
+    // One frame per turn, not per item (answers may span a few turns as the handler resolves them).
+    expect(requestFrames).toBeLessThanOrEqual(2);
+    expect(answerFrames).toBeLessThan(count / 10);
+  });
+
   test("a request already sent when its peer is removed fails as disconnected, never as unknown-peer", async () => {
     // "unknown-peer" promises the request never left; the caller may retry it. After sending, the
     // peer may have acted on it, so the caller must hear "disconnected" (outcome unknown).

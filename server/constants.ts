@@ -91,8 +91,12 @@ export const kvLimits = {
  * once in the Raft log; the tables follow in batches. These bound how much log a restart replays.
  */
 export const stateFlush = {
-  /** Changed keys since the last flush. */
-  changesMax: 20_000,
+  /**
+   * Changed keys since the last flush. A flush runs on the node's one thread and blocks it while
+   * SQLite writes the rows: 20k-row flushes took ~60 ms and set the p99; 2k rows halved the p99 at
+   * 256 clients (99 -> 57 ms, A/B median of 4) for the same rows written in all.
+   */
+  changesMax: 2_000,
   intervalMs: 1_000,
 } as const;
 

@@ -143,8 +143,21 @@ assert(wasmLimits.memoryBytesMax <= 4 * 1024 * 1024 * 1024 - 65536, "wasm32 line
 
 /** Peer-link transport (server/transport/): frames, queues, handshake and reconnect figures. */
 export const transportLimits = {
-  /** Largest frame either side encodes or accepts; a `snap` message must fit in one frame. */
-  frameBytesMax: 64 * 1024 * 1024,
+  /**
+   * Largest frame either side encodes or accepts; a `snap` message must fit in one frame, so this
+   * bounds the state a follower can catch up from by snapshot.
+   */
+  frameBytesMax: 1024 * 1024 * 1024,
+  /**
+   * Largest WebSocket message. A bigger frame travels as consecutive `fragment` frames of at most
+   * this size, interleaved with other traffic, so a snapshot neither needs a giant message nor
+   * holds up heartbeats and forwarded requests behind it.
+   */
+  messageBytesMax: 4 * 1024 * 1024,
+  /** Room for a fragment's header on top of messageBytesMax. */
+  fragmentHeaderBytesMax: 64,
+  /** Large frames waiting to go out as fragments on one connection; beyond this they are dropped. */
+  fragmentedFramesMax: 8,
   /** Flush packs queued Raft messages into frames of about this size (one bigger message goes alone). */
   frameBatchBytesTarget: 1024 * 1024,
   /** Raft messages in one frame, and entries in one `app` message: bounds decode loops. */
@@ -168,8 +181,8 @@ export const transportLimits = {
   handshakesPendingMax: 64,
   /** Raft messages waiting for one peer; beyond this new messages are dropped and counted. */
   queueMessagesMax: 4096,
-  /** Encoded bytes waiting for one peer (same drop rule). */
-  queueBytesMax: 96 * 1024 * 1024,
+  /** Encoded bytes waiting for one peer (same drop rule); one largest snapshot plus appends. */
+  queueBytesMax: 1024 * 1024 * 1024 + 96 * 1024 * 1024,
   /** Stop flushing into a socket whose unsent buffer exceeds this (WebSocket backpressure). */
   socketBufferedBytesMax: 8 * 1024 * 1024,
   /** An idle link sends an empty raft frame this often, so the other side knows it is alive. */
@@ -187,7 +200,7 @@ export const transportLimits = {
   frameAppItemsMax: 8192,
   /** App items (our requests and our answers to the peer's) waiting for one peer's next flush. */
   appQueueItemsMax: 8192,
-  appQueueBytesMax: 96 * 1024 * 1024,
+  appQueueBytesMax: 256 * 1024 * 1024,
   /** Longest timeout a caller may ask of request(). */
   appRequestTimeoutMsMax: 60_000,
 } as const;
@@ -195,7 +208,8 @@ export const transportLimits = {
 assert(transportLimits.frameBatchBytesTarget <= transportLimits.frameBytesMax, "a batch target beyond the frame limit can never be met");
 assert(raftLimits.appendBytesMax < transportLimits.frameBatchBytesTarget * 2, "one full append should fit about one batch");
 assert(transportLimits.frameBytesMax <= transportLimits.queueBytesMax, "the queue must hold at least one largest frame");
-assert(transportLimits.frameBytesMax <= transportLimits.appQueueBytesMax, "the app queue must hold at least one largest item");
+assert(transportLimits.messageBytesMax < transportLimits.frameBytesMax, "fragments are smaller than the frames they carry");
+assert(transportLimits.frameBatchBytesTarget <= transportLimits.messageBytesMax, "an ordinary batch fits one WebSocket message");
 assert(transportLimits.appQueueItemsMax >= 2 * transportLimits.appRequestsPendingMax, "room for our requests and the answers to a peer's");
 assert(transportLimits.appQueueItemsMax <= transportLimits.frameAppItemsMax, "one flush of a full app queue needs at most one frame per batch");
 assert(raftLimits.inflightBytesMax <= transportLimits.queueBytesMax, "the queue must hold a full pipelining window of appends");

@@ -52,11 +52,17 @@ export type Frame =
    * Application payloads for the layers above (forwarded proposals, ReadIndex), batched like raft
    * frames: every item queued in one turn of the event loop leaves in one send.
    */
-  | { readonly type: "app"; readonly items: readonly AppItem[] };
+  | { readonly type: "app"; readonly items: readonly AppItem[] }
+  /**
+   * A slice of one encoded frame larger than messageBytesMax (fragments.ts): `totalBytes` of the
+   * whole frame, `offset` of this slice in it. A large frame's fragments go out in order, one large
+   * frame after another; other frames may come between them.
+   */
+  | { readonly type: "fragment"; readonly totalBytes: number; readonly offset: number; readonly chunk: Uint8Array };
 
 export type FrameType = Frame["type"];
 
-const frameTypeCodes: Record<FrameType, number> = { raft: 1, hello: 2, challenge: 3, auth: 4, "auth-ok": 5, "auth-fail": 6, app: 7 };
+const frameTypeCodes: Record<FrameType, number> = { raft: 1, hello: 2, challenge: 3, auth: 4, "auth-ok": 5, "auth-fail": 6, app: 7, fragment: 8 };
 const messageTypeCodes: Record<Message["type"], number> = {
   app: 1, "app-resp": 2, vote: 3, "pre-vote": 4, "vote-resp": 5, "pre-vote-resp": 6,
   heartbeat: 7, "heartbeat-resp": 8, snap: 9, "timeout-now": 10,
@@ -168,6 +174,8 @@ function bodySize(frame: Frame): number {
       for (let i = 0; i < frame.items.length; i++) size += appItemBytes(frame.items[i]!);
       return size;
     }
+    case "fragment":
+      return varintSize(frame.totalBytes) + varintSize(frame.offset) + frame.chunk.length;
     default:
       return unreachable(frame);
   }
@@ -230,6 +238,11 @@ function writeBody(writer: Writer, frame: Frame): void {
         writer.varint(item.requestId);
         writer.bytes(item.body);
       }
+      return;
+    case "fragment":
+      writer.varint(frame.totalBytes);
+      writer.varint(frame.offset);
+      writer.raw(frame.chunk);
       return;
     default:
       unreachable(frame);
@@ -369,6 +382,11 @@ function readBody(reader: Reader, type: FrameType): Frame {
       return { type, reason: reader.string("auth-fail.reason", transportLimits.reasonBytesMax) };
     case "app":
       return { type, items: readAppItems(reader) };
+    case "fragment": {
+      const totalBytes = reader.varint("fragment.totalBytes");
+      const offset = reader.varint("fragment.offset");
+      return { type, totalBytes, offset, chunk: reader.raw(reader.remaining, "fragment.chunk") };
+    }
     default:
       return unreachable(type);
   }

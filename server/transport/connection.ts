@@ -9,6 +9,7 @@ import { transportLimits } from "../constants.ts";
 import type { Logger } from "../log/logger.ts";
 import type { NodeId } from "../raft/types.ts";
 import { CodecError, decodeFrame, encodeFrame, type Frame } from "./codec.ts";
+import { OutgoingFragments, Reassembly } from "./fragments.ts";
 import type { Handshake, HandshakeStep } from "./handshake.ts";
 import { closeCodes, type FrameSocket, type SendOutcome } from "./socket.ts";
 
@@ -34,6 +35,8 @@ export class Connection {
   private isClosed = false;
   private handshakeTimer: ReturnType<typeof setTimeout> | null;
   private events: ConnectionEvents;
+  private readonly outgoing = new OutgoingFragments();
+  private readonly reassembly = new Reassembly();
 
   constructor(private readonly options: ConnectionOptions) {
     this.socket = options.socket;
@@ -56,16 +59,28 @@ export class Connection {
   receive(bytes: Uint8Array): void {
     if (this.isClosed) return;
     const authenticated = this.peer !== null;
-    let frame: Frame;
+    let frame: Frame | null;
     try {
-      frame = decodeFrame(bytes, authenticated ? {} : { bytesMax: transportLimits.handshakeFrameBytesMax });
+      frame = authenticated ? this.decodeMessage(bytes) : decodeFrame(bytes, { bytesMax: transportLimits.handshakeFrameBytesMax });
     } catch (error) {
       if (!(error instanceof CodecError)) throw error;
       this.fail(authenticated ? closeCodes.malformedFrame : closeCodes.authFailed, `malformed frame: ${error.message}`);
       return;
     }
+    if (frame === null) return;
     if (authenticated) this.events.frame(this, frame);
     else this.handleStep(this.options.handshake.receive(frame));
+  }
+
+  /** One WebSocket message: a frame, or a fragment that may complete one (null until it does). */
+  private decodeMessage(bytes: Uint8Array): Frame | null {
+    const frame = decodeFrame(bytes, { bytesMax: transportLimits.messageBytesMax + transportLimits.fragmentHeaderBytesMax });
+    if (frame.type !== "fragment") return frame;
+    const whole = this.reassembly.accept(frame);
+    if (whole === null) return null;
+    const assembled = decodeFrame(whole);
+    if (assembled.type === "fragment") throw new CodecError("a fragmented frame holds another fragment");
+    return assembled;
   }
 
   /** Hands this connection's events to a new owner (an accepted connection joins its peer's link). */
@@ -79,9 +94,32 @@ export class Connection {
     this.fail(closeCodes.protocolViolation, reason);
   }
 
+  /**
+   * A frame over messageBytesMax is queued as fragments and goes out as pumpFragments() is called:
+   * "backpressure" then means "accepted, still going", "dropped" that too many large frames wait.
+   */
   sendFrame(frame: Frame): SendOutcome {
     if (this.isClosed) return "dropped";
-    return this.socket.send(encodeFrame(frame));
+    const encoded = encodeFrame(frame);
+    if (encoded.length <= transportLimits.messageBytesMax) return this.socket.send(encoded);
+    if (!this.outgoing.add(encoded)) return "dropped";
+    return this.pumpFragments() ? "sent" : "backpressure";
+  }
+
+  /** Sends waiting fragments while the socket takes them; true once none wait. */
+  pumpFragments(): boolean {
+    // Bounded: each pass sends one fragment of a bounded number of bounded frames.
+    while (this.outgoing.pending > 0 && !this.isClosed) {
+      if (this.socket.bufferedBytes() > transportLimits.socketBufferedBytesMax) return false;
+      const fragment = this.outgoing.next();
+      assert(fragment !== null, "pending fragments yield one");
+      if (this.socket.send(fragment) === "dropped") {
+        // The socket is going away; the rest of these frames cannot be delivered either.
+        this.outgoing.clear();
+        return true;
+      }
+    }
+    return true;
   }
 
   /** Close from this side; `closed` fires now, not when the socket's close event arrives. */

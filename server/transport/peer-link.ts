@@ -163,7 +163,8 @@ export class PeerLink {
     const connection = this.connection;
     if (connection === null) return "dropped";
     const bytes = appItemBytes(item);
-    if (connection.socket.bufferedBytes() > transportLimits.socketBufferedBytesMax) return "backpressure";
+    // Not refused for a full socket buffer: flush waits for it, and a snapshot in flight keeps the
+    // buffer full for a while; the queue's own bounds are the backpressure.
     if (this.appQueue.length >= transportLimits.appQueueItemsMax || this.appQueueBytes + bytes > transportLimits.appQueueBytesMax) return "backpressure";
     this.appQueue.push(item);
     this.appQueueBytes += bytes;
@@ -294,7 +295,14 @@ export class PeerLink {
   /** Sends queued app items, then Raft messages, until both are empty or the socket pushes back. */
   private flush(): void {
     this.flushScheduled = false;
+    // Fragments of a large frame (a snapshot) go a few at a time, after this turn's small frames,
+    // so heartbeats and forwarded requests never wait behind a whole snapshot.
     if (this.connection !== null && this.appQueue.length > 0 && !this.flushApp(this.connection)) return this.retryLater();
+    this.flushRaft();
+    if (this.connection !== null && !this.connection.pumpFragments()) this.retryLater();
+  }
+
+  private flushRaft(): void {
     const connection = this.connection;
     // Bounded: each frame removes at least one message.
     const framesMax = this.queue.count;

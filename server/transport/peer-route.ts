@@ -19,14 +19,15 @@ type PeerSocketData = Parameters<typeof websocket.message>[0]["data"] & {
 };
 
 /**
- * Pass as `websocket` to Bun.serve. Bun's default payload limit (16 MiB) is below frameBytesMax.
+ * Pass as `websocket` to Bun.serve. A message is at most one fragment (fragments.ts), so the payload
+ * limit is messageBytesMax plus a fragment header; anything bigger is refused by Bun unread.
  * Peer frames go straight to their connection: hono's handler builds a context and an event object
  * per message, which showed in profiles at thousands of frames per second. Every other WebSocket
  * route still goes through hono.
  */
 export const peerWebSocket = {
   ...websocket,
-  maxPayloadLength: transportLimits.frameBytesMax,
+  maxPayloadLength: transportLimits.messageBytesMax + transportLimits.fragmentHeaderBytesMax,
   message(ws: ServerWebSocket<PeerSocketData>, message: string | Buffer) {
     const receive = ws.data.peerReceive;
     if (receive !== undefined && typeof message !== "string") receive(new Uint8Array(message.buffer, message.byteOffset, message.byteLength));

@@ -267,6 +267,7 @@ export class Transport {
       case "auth":
       case "auth-ok":
       case "auth-fail":
+      case "fragment": // Reassembled by the connection; never reaches a link.
         return connection.protocolError(`unexpected ${frame.type} frame after authentication`);
       default:
         return unreachable(frame);

@@ -28,10 +28,11 @@ test("a follower behind the compacted log catches up by snapshot and has every a
   const lagging = group.running().find((n) => n.id !== leader.id)!;
   await group.kill(lagging.id, "SIGKILL");
 
-  // Beyond the 1,024 entries the core keeps behind a compaction point, in batches of 20 keys.
+  // Beyond the 1,024 entries the core keeps behind a compaction point, in batches of 20 keys of
+  // 4 KiB: a state of about 10 MiB, so the snapshot crosses the link in several fragments.
   const ledger = newLedger();
   for (let request = 0; request < 120; request++) {
-    const items = Array.from({ length: 20 }, (_, i) => ({ key: `s${request}-${i}`, value: `v${request}-${i}` }));
+    const items = Array.from({ length: 20 }, (_, i) => ({ key: `s${request}-${i}`, value: `v${request}-${i}-`.padEnd(4096, "x") }));
     const response = await fetch(`${leader.url}/api/v1/kv`, { method: "POST", body: JSON.stringify({ items }), headers: { "content-type": "application/json" } });
     expect(response.status).toBe(200);
     for (const item of items) ledger.acknowledged.set(item.key, item.value);

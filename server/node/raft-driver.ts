@@ -27,6 +27,11 @@ import { NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcom
 import { AppliedWaiters, ProposalWaiters, ReadWaiters } from "./waiters.ts";
 
 export interface RaftTransport {
+  /**
+   * Hands the messages to the network before returning (or drops them). The leader's appends must
+   * be on the wire while its own fsync runs, which blocks this thread: that overlap is what Raft
+   * thesis §10.2.1 buys, and a send deferred to a later microtask would run after the fsync.
+   */
   send(messages: readonly Message[]): void;
 }
 
@@ -267,6 +272,9 @@ export class RaftDriver {
     for (const read of ready.readStates) this.reads.resolve(read.requestCtx, read.index);
     if (statements.length > 0) {
       const durable = this.needsFsync(ready);
+      // A write that needs no fsync (commit index, applies, which the log redoes) waits one turn of
+      // the event loop so the answers settled above leave first; RawNode allows steps meanwhile.
+      if (!durable && ready.committedEntries.length > 0) await yieldToEventLoop();
       await store.commit(statements, { durable });
       if (durable) this.stats.transactions++;
     }

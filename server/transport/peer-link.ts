@@ -286,6 +286,11 @@ export class PeerLink {
     }, delayMs);
   }
 
+  /** Runs a scheduled flush now instead of on its microtask (the microtask then finds nothing). */
+  flushNow(): void {
+    if (this.flushScheduled) this.flush();
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled || this.connection === null || this.retryTimer !== null) return;
     this.flushScheduled = true;

@@ -132,8 +132,13 @@ export class Transport {
     this.appHandler = handler;
   }
 
-  /** Queues each message for its `to` peer; never blocks, drops (counted) when a queue is full. */
+  /**
+   * Queues each message for its `to` peer and flushes those links now, one frame per link for the
+   * whole call (see RaftTransport.send for why not on a microtask); never blocks, drops (counted)
+   * when a queue is full or a socket pushes back.
+   */
   send(messages: readonly Message[]): void {
+    const touched = new Set<PeerLink>();
     for (const message of messages) {
       assert(message.from === this.id, `message from ${message.from} sent by ${this.id}`);
       const link = this.links.get(message.to);
@@ -148,7 +153,9 @@ export class Transport {
         continue;
       }
       link.enqueue(message, bytes);
+      touched.add(link);
     }
+    for (const link of touched) link.flushNow();
   }
 
   stats(): Map<NodeId, PeerStats> {

@@ -114,6 +114,19 @@ describe("transport over loopback", () => {
     expect(b.transport.stats().get("a")?.lastContactMs).toBeNumber();
   });
 
+  test("send() hands raft messages to the socket before it returns, one frame per call", async () => {
+    const [a, b] = [startNode("a"), startNode("b")];
+    wire([a, b]);
+    await waitFor("link up", () => a.transport.stats().get("b")?.connected === true && b.transport.stats().get("a")?.connected === true);
+    const before = a.transport.stats().get("b")!.framesSent;
+    a.transport.send(Array.from({ length: 50 }, (_, i) => append("a", "b", i)));
+    // Synchronously: a leader's fsync blocks the thread right after this call, and its appends
+    // must already be on their way (Raft thesis §10.2.1), not waiting for a microtask.
+    expect(a.transport.stats().get("b")!.framesSent).toBe(before + 1);
+    expect(a.transport.stats().get("b")!.queuedMessages).toBe(0);
+    await waitFor("delivered", () => b.received.length === 50);
+  });
+
   test("three nodes: every pair talks over one link", async () => {
     const nodes = [startNode("n1"), startNode("n2"), startNode("n3")];
     wire(nodes);

@@ -272,9 +272,10 @@ export class RaftDriver {
     for (const read of ready.readStates) this.reads.resolve(read.requestCtx, read.index);
     if (statements.length > 0) {
       const durable = this.needsFsync(ready);
-      // A write that needs no fsync (commit index, applies, which the log redoes) waits one turn of
-      // the event loop so the answers settled above leave first; RawNode allows steps meanwhile.
-      if (!durable && ready.committedEntries.length > 0) await yieldToEventLoop();
+      // The answers settled above leave before this write, not after its fsync: one turn of the
+      // event loop lets their continuations run (RawNode allows steps before advance()). This
+      // Ready's appends are already out, so a later fsync here holds up no follower.
+      if (ready.committedEntries.length > 0) await yieldToEventLoop();
       await store.commit(statements, { durable });
       if (durable) this.stats.transactions++;
     }

@@ -268,14 +268,15 @@ export class RaftDriver {
     // Committed entries are durable on a majority already, and applying needs no durability of its
     // own (a crash re-applies from the log): answer their proposers now, not after this Ready's
     // fsync, which exists for the new entries it carries.
-    this.settle(ready.committedEntries, outcome.results);
-    for (const read of ready.readStates) this.reads.resolve(read.requestCtx, read.index);
+    let answered = this.settle(ready.committedEntries, outcome.results);
+    for (const read of ready.readStates) if (this.reads.resolve(read.requestCtx, read.index)) answered++;
     if (statements.length > 0) {
       const durable = this.needsFsync(ready);
       // The answers settled above leave before this write, not after its fsync: one turn of the
       // event loop lets their continuations run (RawNode allows steps before advance()). This
-      // Ready's appends are already out, so a later fsync here holds up no follower.
-      if (ready.committedEntries.length > 0) await yieldToEventLoop();
+      // Ready's appends are already out, so a later fsync here holds up no follower; with nobody
+      // answered (a follower, mostly) there is nothing to wait for, and its ack must not wait.
+      if (answered > 0) await yieldToEventLoop();
       await store.commit(statements, { durable });
       if (durable) this.stats.transactions++;
     }
@@ -335,12 +336,14 @@ export class RaftDriver {
     return ready.entries.length > 0 || ready.snapshot !== null || termOrVoteChanged;
   }
 
-  private settle(entries: readonly Entry[], results: readonly ApplyResult[]): void {
+  /** Answers the proposers and appliedWaiters these entries satisfy; returns how many. */
+  private settle(entries: readonly Entry[], results: readonly ApplyResult[]): number {
+    let answered = 0;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i]!;
-      this.proposals.settle(entry.index, entry.term, results[i]!, () => new ProposalLostError(`log slot ${entry.index} was taken by term ${entry.term}`));
+      if (this.proposals.settle(entry.index, entry.term, results[i]!, () => new ProposalLostError(`log slot ${entry.index} was taken by term ${entry.term}`))) answered++;
     }
-    this.appliedWaiters.resolveThrough(this.options.state.applied);
+    return answered + this.appliedWaiters.resolveThrough(this.options.state.applied);
   }
 
   /** Snapshot at the applied index every `snapshotEveryEntries`, so the log and restarts stay short. */

@@ -32,13 +32,17 @@ export class ProposalWaiters {
     return promise;
   }
 
-  /** The slot was applied: ours if the term matches, someone else's otherwise. Errors are built lazily. */
-  settle(index: number, term: number, result: ApplyResult, lost: () => Error): void {
+  /**
+   * The slot was applied: ours if the term matches, someone else's otherwise. Errors are built
+   * lazily. Returns whether a waiter was answered.
+   */
+  settle(index: number, term: number, result: ApplyResult, lost: () => Error): boolean {
     const waiter = this.byIndex.get(index);
-    if (waiter === undefined) return;
+    if (waiter === undefined) return false;
     this.byIndex.delete(index);
     if (waiter.term === term) waiter.resolve(result);
     else waiter.reject(lost());
+    return true;
   }
 
   rejectThrough(index: number, error: Error): void {
@@ -64,9 +68,13 @@ export class ReadWaiters {
     return promise;
   }
 
-  resolve(ctx: string, index: number): void {
-    this.byCtx.get(ctx)?.resolve(index);
+  /** Returns whether a waiter was answered. */
+  resolve(ctx: string, index: number): boolean {
+    const waiter = this.byCtx.get(ctx);
+    if (waiter === undefined) return false;
+    waiter.resolve(index);
     this.byCtx.delete(ctx);
+    return true;
   }
 
   rejectAll(error: Error): void {
@@ -87,10 +95,12 @@ export class AppliedWaiters {
     return promise;
   }
 
-  resolveThrough(applied: number): void {
+  /** Returns how many waiters were answered. */
+  resolveThrough(applied: number): number {
     let count = 0;
     while (count < this.queue.length && this.queue[count]!.index <= applied) this.queue[count++]!.resolve();
     if (count > 0) this.queue.splice(0, count);
+    return count;
   }
 
   rejectAll(error: Error): void {

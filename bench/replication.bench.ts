@@ -4,7 +4,7 @@
  * (opsconn PUT /api/v1/kv/KEY, etcd POST /v3/kv/put) at 1, 16, 64 and 256 clients round-robin over
  * all members (followers forward to the leader in both systems); a batched mode (POST /api/v1/kv,
  * 100 items of 256 B per request); entries per fsync from the leader's raft.stats; RSS of an idle
- * node and of the leader under load. Two alternating rounds, best of each (see bestOfRounds).
+ * node and of the leader under load. Three alternating rounds, best of each (see bestOfRounds).
  * Ratios opsconn/etcd are computed in the same run. The etcd
  * keys are skipped (with the install hint) when the etcd binary is absent; never installed here.
  */
@@ -25,7 +25,7 @@ const batchClients = 16;
 const batchRunMs = 5_000;
 const seed = 0x5eed;
 /** Each system is measured this many times, alternating; see bestOfRounds. */
-const rounds = 2;
+const rounds = 3;
 
 const putWorkload: Workload = { kind: "opsconn-put", valueBytes, keySpace };
 const etcdWorkload: Workload = { kind: "etcd-put", valueBytes, keySpace };

@@ -57,8 +57,13 @@ export class ByteWriter {
     return this;
   }
 
+  /** UTF-8 straight into the buffer (no temporary array); a UTF-16 unit is at most 3 UTF-8 bytes. */
   text(value: string): this {
-    return this.bytes(utf8.encode(value));
+    this.reserve(4 + value.length * 3);
+    const { written } = utf8.encodeInto(value, this.buffer.subarray(this.length + 4));
+    this.view.setUint32(this.length, written);
+    this.length += 4 + written;
+    return this;
   }
 
   finish(): Uint8Array {

@@ -25,7 +25,7 @@ export type Command =
   | { readonly kind: "member-remove"; readonly nodeId: string };
 
 export function encodeCommand(command: Command): Uint8Array {
-  const out = new ByteWriter(64).u8(commandVersion).u8(kindCodes[command.kind]);
+  const out = new ByteWriter(sizeHint(command)).u8(commandVersion).u8(kindCodes[command.kind]);
   switch (command.kind) {
     case "kv-put":
       return out.text(command.key).bytes(command.value).finish();
@@ -43,6 +43,14 @@ export function encodeCommand(command: Command): Uint8Array {
 }
 
 /** Throws BinaryDecodeError for anything malformed; the applier turns that into a failed result. */
+/** An upper bound for the encoded size, so a batch is written into one buffer without regrowing. */
+function sizeHint(command: Command): number {
+  if (command.kind !== "kv-put-batch") return 64;
+  let bytes = 16;
+  for (const item of command.items) bytes += 8 + item.key.length * 3 + item.value.length;
+  return bytes;
+}
+
 export function decodeCommand(data: Uint8Array): Command {
   const reader = new ByteReader(data);
   const version = reader.u8("command version");

@@ -11,9 +11,12 @@ describe("command codec", () => {
     { kind: "kv-delete", key: "gone" },
     { kind: "kv-put-batch", items: [] },
     { kind: "kv-put-batch", items: Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: bytes(`v${i}`) })) },
+    // Keys written straight into the buffer: 3-byte, 4-byte (surrogate pair) and long ones.
+    { kind: "kv-put-batch", items: [{ key: "€€€", value: bytes("x") }, { key: "😀a😀", value: new Uint8Array(300) }, { key: "é".repeat(400), value: bytes("y") }] },
+    { kind: "member-set", nodeId: "n-😀", address: "host.example:7000" },
   ];
   for (const command of commands) {
-    test(`round-trips ${command.kind}`, () => {
+    test(`round-trips ${command.kind} ${JSON.stringify(command).length}`, () => {
       expect(decodeCommand(encodeCommand(command))).toEqual(command);
     });
   }

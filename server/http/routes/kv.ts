@@ -87,7 +87,8 @@ function parseBatch(body: unknown): KvItem[] {
   if (items.length === 0 || items.length > kvLimits.batchItemsMax) throw new HTTPException(400, { message: `items: must hold 1 to ${kvLimits.batchItemsMax} entries` });
   return items.map((item: unknown, i) => {
     const { key, value } = (item ?? {}) as { key?: unknown; value?: unknown };
-    if (typeof key !== "string" || key.length === 0 || utf8.encode(key).length > kvLimits.keyBytesMax) {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: only long keys need encoding to be measured.
+    if (typeof key !== "string" || key.length === 0 || (key.length * 3 > kvLimits.keyBytesMax && utf8.encode(key).length > kvLimits.keyBytesMax)) {
       throw new HTTPException(400, { message: `items[${i}].key: must be a string of 1 to ${kvLimits.keyBytesMax} bytes` });
     }
     if (typeof value !== "string") throw new HTTPException(400, { message: `items[${i}].value: must be a string` });

@@ -1,14 +1,16 @@
 /**
  * @module Opens the node's libSQL file through drizzle, sets durability, and applies migrations.
  *
- * Durability: WAL journal with synchronous=FULL, so every committed transaction is fsynced to the WAL
- * before the commit returns. Nothing the node acknowledges may rest on an unsynced write; group
- * commit (many Raft entries per transaction) is how throughput is won, not weaker syncing.
+ * Durability: WAL journal. A durable commit (`writer.commit(..., { durable: true })`) resolves only
+ * after the WAL is fdatasynced, on Bun's I/O threads rather than this one (sql-writer.ts); the
+ * migrations and boot connection use synchronous=FULL. Nothing the node acknowledges may rest on an
+ * unsynced write; group commit (many Raft entries per transaction) is how throughput is won, not
+ * weaker syncing.
  *
- * One exception, `durable: false` (synchronous=NORMAL for that commit): transactions whose
- * loss in a power cut is recovered by replaying the durable log (applying committed entries, moving
- * the commit index). They still survive a process crash, and the next FULL commit fsyncs the WAL up
- * to and including them, because the WAL is written in order.
+ * One exception, `durable: false` (no sync of its own): transactions whose loss in a power cut is
+ * recovered by replaying the durable log (applying committed entries, moving the commit index).
+ * They still survive a process crash, and the next durable commit syncs the WAL up to and including
+ * them, because the WAL is written in order.
  */
 import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";

@@ -1,6 +1,6 @@
 /**
- * @module The Raft log store on libSQL: one write transaction (one WAL fsync, synchronous=FULL) per
- * Ready, however many entries it carries: group commit. `statementsFor()` is public so the layer
+ * @module The Raft log store on libSQL: one write transaction (one WAL sync, off the thread: see
+ * sql-writer.ts) per Ready, however many entries it carries: group commit. `statementsFor()` is public so the layer
  * that owns the state machine can add its own statements to the same atomic transaction.
  *
  * Writes go through SqlWriter with fixed SQL text (prepared once) rather than drizzle's builder,
@@ -73,7 +73,7 @@ export class LibsqlLogStore implements RaftLogStore {
 
   async save(batch: PersistBatch): Promise<void> {
     const statements = this.statementsFor(batch);
-    if (statements.length > 0) this.open.writer.transaction(statements, { durable: true });
+    if (statements.length > 0) await this.open.writer.commit(statements, { durable: true });
   }
 
   statementsFor(batch: PersistBatch): SqlStatement[] {
@@ -99,11 +99,11 @@ export class LibsqlLogStore implements RaftLogStore {
   }
 
   async compact(snapshot: Snapshot): Promise<void> {
-    this.open.writer.transaction([snapshotStatement(snapshot), { sql: sql.compactThrough, args: [snapshot.meta.index] }], { durable: true });
+    await this.open.writer.commit([snapshotStatement(snapshot), { sql: sql.compactThrough, args: [snapshot.meta.index] }], { durable: true });
   }
 
   async saveApplied(index: number): Promise<void> {
-    this.open.writer.transaction([this.appliedStatement(index)], { durable: true });
+    await this.open.writer.commit([this.appliedStatement(index)], { durable: true });
   }
 
   /** For appliers that write their own tables: the statement that moves the applied index. */
@@ -117,7 +117,7 @@ export class LibsqlLogStore implements RaftLogStore {
    * fsynced before it returns; otherwise only safe for what the durable log can redo (database.ts).
    */
   async commit(statements: SqlStatement[], options: { durable: boolean }): Promise<void> {
-    this.open.writer.transaction(statements, options);
+    await this.open.writer.commit(statements, options);
   }
 
   close(): void {

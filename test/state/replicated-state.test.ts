@@ -75,12 +75,12 @@ describe("ReplicatedState against real libSQL", () => {
       state.apply(entries);
       const statements: SqlStatement[] = [{ sql: "SELECT 1", args: [] }];
       if (batch % 3 === 0) state.flush(statements); // flushes span several apply batches, as in the driver
-      open.writer.transaction(statements, { durable: true });
+      await open.writer.commit(statements, { durable: true });
     }
     {
       const statements: SqlStatement[] = [];
       state.flush(statements);
-      if (statements.length > 0) open.writer.transaction(statements, { durable: true });
+      if (statements.length > 0) await open.writer.commit(statements, { durable: true });
     }
     const rows = await open.client.execute("SELECT key, value, mod_index FROM kv ORDER BY key");
     const fromDb = rows.rows.map((r) => [String(r["key"]), new TextDecoder().decode(new Uint8Array(r["value"] as ArrayBuffer)), Number(r["mod_index"])]);

@@ -1,5 +1,6 @@
 /** A real libSQL file: durability pragmas, idempotent migrations, data directory ownership. */
 import { afterAll, describe, expect, test } from "bun:test";
+import { readdirSync, readlinkSync, statSync } from "node:fs";
 import { openDatabase } from "../../server/storage/database.ts";
 import { loadMigrations } from "../../server/storage/migrations.ts";
 import { claimDataDir, DataDirOwnedError } from "../../server/storage/node-meta.ts";
@@ -12,6 +13,29 @@ describe("openDatabase", () => {
     const open = await openDatabase(tempDir());
     expect((await open.client.execute("PRAGMA journal_mode")).rows[0]?.[0]).toBe("wal");
     expect((await open.client.execute("PRAGMA synchronous")).rows[0]?.[0]).toBe(2); // 2 = FULL
+    open.close();
+  });
+
+  test("the write path syncs the database's own WAL file, also after checkpoints reset it", async () => {
+    const dir = tempDir();
+    const open = await openDatabase(dir);
+    const walLinks = () =>
+      readdirSync("/proc/self/fd").flatMap((fd) => {
+        try {
+          const target = readlinkSync(`/proc/self/fd/${fd}`);
+          return target.startsWith(`${open.path}-wal`) ? [target] : [];
+        } catch {
+          return []; // an fd closed while listing
+        }
+      });
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 50; i++) await open.writer.commit([{ sql: "INSERT INTO node_meta (key, value, updated_at_ms) VALUES (?, 'v', 0) ON CONFLICT(key) DO UPDATE SET value = excluded.value", args: [`k${i}`] }], { durable: true });
+      await open.client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    // Every open descriptor of the WAL names the live file: none was replaced and left "(deleted)".
+    expect(walLinks().length).toBeGreaterThan(0);
+    expect(walLinks().every((target) => target === `${open.path}-wal`)).toBe(true);
+    expect(statSync(`${open.path}-wal`).size).toBe(0); // truncated in place by the last checkpoint
     open.close();
   });
 

@@ -109,6 +109,8 @@ export const storageLimits = {
    * default made upserts into a large kv table 35-40% slower (measured: 62-68k vs 84-91k rows/s).
    */
   pageCacheBytes: 64 * 1024 * 1024,
+  /** Log entries a compaction deletes per write transaction (libsql-log-store.ts). */
+  compactionDeleteRowsMax: 1000,
 } as const;
 
 /** HTTP limits. */

@@ -7,7 +7,7 @@
  * which re-renders the same queries every Ready; the SQL below names the columns of schema.ts.
  * Reads at boot use drizzle.
  */
-import { asc, eq, gt, gte } from "drizzle-orm";
+import { asc, eq, gt, gte, min } from "drizzle-orm";
 import { raftApplied, raftEntries, raftHardState, raftSnapshot } from "./schema.ts";
 import type { Database, OpenDatabase } from "./database.ts";
 import type { ConfState, HardState, Snapshot } from "../raft/types.ts";
@@ -26,6 +26,7 @@ import {
 import { multiRow, type MultiRowShape } from "./multi-row.ts";
 import type { SqlStatement, SqlValue } from "./sql-writer.ts";
 import { assert } from "../assert.ts";
+import { storageLimits } from "../constants.ts";
 
 const singletonId = 1;
 const entryRows: MultiRowShape = { head: "INSERT INTO raft_entries (idx, term, type, data, checksum) VALUES", columns: 5, tail: "" };
@@ -40,6 +41,13 @@ const sql = {
 
 export class LibsqlLogStore implements RaftLogStore {
   private readonly db: Database;
+  /**
+   * Compaction deletes the covered entries a slice per write (compactionDeleteRowsMax), not all at
+   * once: one DELETE of 100k rows held the node's thread for about 240 ms. Entries at or below the
+   * snapshot are never read again (load() starts after it), so leftovers are only space.
+   */
+  private deletedThrough = 0;
+  private deleteTarget = 0;
 
   constructor(private readonly open: OpenDatabase) {
     this.db = open.db;
@@ -54,6 +62,9 @@ export class LibsqlLogStore implements RaftLogStore {
     const stored = rows.map((r) => ({ index: r.index, term: r.term, type: entryTypeOf(r.type), data: new Uint8Array(r.data), checksum: r.checksum }));
     const { entries, cutFromIndex } = verifyLog({ hardState, snapshotIndex, entries: stored });
     if (cutFromIndex !== null) await this.db.delete(raftEntries).where(gte(raftEntries.index, cutFromIndex));
+    const [lowest] = await this.db.select({ index: min(raftEntries.index) }).from(raftEntries);
+    this.deletedThrough = Math.min((lowest?.index ?? snapshotIndex + 1) - 1, snapshotIndex);
+    this.deleteTarget = snapshotIndex;
     const [appliedRow] = await this.db.select().from(raftApplied).where(eq(raftApplied.id, singletonId));
     const applied = Math.max(appliedRow?.applied ?? 0, snapshotIndex);
     assert(applied <= Math.max(hardState.commit, snapshotIndex), `applied ${applied} is beyond commit ${hardState.commit}`);
@@ -80,6 +91,11 @@ export class LibsqlLogStore implements RaftLogStore {
     const statements: SqlStatement[] = [];
     if (batch.snapshot !== null) {
       statements.push(snapshotStatement(batch.snapshot), { sql: sql.deleteAllEntries, args: [] }, this.appliedStatement(batch.snapshot.meta.index));
+      this.deletedThrough = this.deleteTarget = Math.max(this.deleteTarget, batch.snapshot.meta.index);
+    } else if (this.deleteTarget > this.deletedThrough) {
+      const through = Math.min(this.deleteTarget, this.deletedThrough + storageLimits.compactionDeleteRowsMax);
+      statements.push({ sql: sql.compactThrough, args: [through] });
+      this.deletedThrough = through;
     }
     const first = batch.entries[0];
     if (first !== undefined) {
@@ -98,8 +114,11 @@ export class LibsqlLogStore implements RaftLogStore {
     return statements;
   }
 
+  /** Durably records the snapshot now; the entries it covers go in slices with later writes. */
   async compact(snapshot: Snapshot): Promise<void> {
-    await this.open.writer.commit([snapshotStatement(snapshot), { sql: sql.compactThrough, args: [snapshot.meta.index] }], { durable: true });
+    assert(snapshot.meta.index >= this.deleteTarget, "compaction never moves back");
+    await this.open.writer.commit([snapshotStatement(snapshot)], { durable: true });
+    this.deleteTarget = snapshot.meta.index;
   }
 
   async saveApplied(index: number): Promise<void> {

@@ -358,6 +358,9 @@ export class RaftDriver {
     const statements: SqlStatement[] = [];
     this.flushInto(statements);
     await this.options.store.commit(statements, { durable: true });
+    // The sync ran off this thread and steps went on meanwhile: a leader's snapshot may have moved
+    // the core past `applied` since the check above.
+    if ((this.node.lastSnapshot()?.meta.index ?? 0) > applied) return;
     // No image now: serializing the whole state here stalled writes for seconds on large states.
     // The tables are the durable state; an image is built only when a follower needs one.
     this.node.compact({ index: applied, data: lazyImage });

@@ -62,3 +62,50 @@ test("a snapshot stepped in while an apply Ready is being persisted does not kil
   await driver.stop();
   open.close();
 });
+
+test("a snapshot stepped in while compaction's own flush is being synced does not kill the node either", async () => {
+  // The flush before compacting awaits an fsync on Bun's I/O threads, so steps run during it.
+  const entriesCount = 5;
+  const open = await openDatabase(tempDir("opsconn-review-"));
+  const store = new HookedStore(open);
+  const state = new ReplicatedState();
+  const fatal: Error[] = [];
+  const driver = new RaftDriver({
+    nodeId: "f",
+    store,
+    state,
+    transport: { send: () => {} },
+    log: quietLog("f"),
+    timing: { tickMs: 1000, electionTicks: 10, heartbeatTicks: 1, snapshotEveryEntries: entriesCount, snapshotEveryBytes: 2 ** 40 },
+    seed: 1,
+    onFatal: (e) => fatal.push(e),
+  });
+  expect(await driver.start(open.client, null)).toBe("joining");
+  const snapshotIndex = entriesCount + 10;
+  const snap: Message = {
+    type: "snap",
+    from: "l",
+    to: "f",
+    term: 1,
+    snapshot: {
+      meta: { index: snapshotIndex, term: 1, confState: { voters: ["l", "f"], learners: [] } },
+      data: new ByteWriter(32).u8(1).f64(snapshotIndex).u32(0).u32(0).finish(),
+    },
+  };
+  let injected = false;
+  store.beforeCommit = (statements, durable) => {
+    const compactionFlush = durable && statements.some((s) => s.sql.includes("raft_applied")) && !statements.some((s) => s.sql.startsWith("INSERT INTO raft_entries"));
+    if (!injected && compactionFlush) {
+      injected = true;
+      driver.step([snap]);
+    }
+  };
+  const entries: Entry[] = Array.from({ length: entriesCount }, (_, i) => ({ term: 1, index: i + 1, type: "normal", data: new Uint8Array(0) }));
+  driver.step([{ type: "app", from: "l", to: "f", term: 1, index: 0, logTerm: 0, entries, commit: entriesCount }]);
+  for (let i = 0; i < 100 && state.applied < snapshotIndex && fatal.length === 0; i++) await Bun.sleep(5);
+
+  expect(injected).toBe(true);
+  expect({ fatal: fatal.map((e) => e.message), applied: state.applied }).toEqual({ fatal: [], applied: snapshotIndex });
+  await driver.stop();
+  open.close();
+});

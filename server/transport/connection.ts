@@ -106,6 +106,11 @@ export class Connection {
     return this.pumpFragments() ? "sent" : "backpressure";
   }
 
+  /** Large frames still going out as fragments. */
+  get fragmentedPending(): number {
+    return this.outgoing.pending;
+  }
+
   /** Sends waiting fragments while the socket takes them; true once none wait. */
   pumpFragments(): boolean {
     // Bounded: each pass sends one fragment of a bounded number of bounded frames.

@@ -14,6 +14,7 @@ type Fragment = Extract<Frame, { type: "fragment" }>;
 export class OutgoingFragments {
   private readonly frames: Uint8Array[] = [];
   private offset = 0;
+  private queuedBytes = 0;
 
   constructor(private readonly chunkBytes: number = transportLimits.messageBytesMax) {
     assert(chunkBytes > 0, "fragments carry bytes");
@@ -23,11 +24,17 @@ export class OutgoingFragments {
     return this.frames.length;
   }
 
-  /** False when fragmentedFramesMax frames are already waiting (the caller counts a drop). */
+  /**
+   * False when the frame does not fit: fragmentedFramesMax frames, or frameBytesMax bytes in all,
+   * are already waiting (the caller counts a drop). The byte bound keeps a leader that re-sends a
+   * snapshot while the last one is still in flight from holding several copies.
+   */
   add(encoded: Uint8Array): boolean {
     assert(encoded.length > this.chunkBytes && encoded.length <= transportLimits.frameBytesMax, `only large frames are fragmented (${encoded.length} bytes)`);
     if (this.frames.length >= transportLimits.fragmentedFramesMax) return false;
+    if (this.queuedBytes + encoded.length > transportLimits.frameBytesMax) return false;
     this.frames.push(encoded);
+    this.queuedBytes += encoded.length;
     return true;
   }
 
@@ -41,6 +48,7 @@ export class OutgoingFragments {
     if (end === frame.length) {
       this.frames.shift();
       this.offset = 0;
+      this.queuedBytes -= frame.length;
     }
     return encoded;
   }
@@ -48,6 +56,7 @@ export class OutgoingFragments {
   clear(): void {
     this.frames.length = 0;
     this.offset = 0;
+    this.queuedBytes = 0;
   }
 }
 

@@ -300,11 +300,14 @@ export class PeerLink {
   /** Sends queued app items, then Raft messages, until both are empty or the socket pushes back. */
   private flush(): void {
     this.flushScheduled = false;
-    // Fragments of a large frame (a snapshot) go a few at a time, after this turn's small frames,
-    // so heartbeats and forwarded requests never wait behind a whole snapshot.
+    // Fragments of a large frame (a snapshot) go a few at a time, after this turn's app frames, so
+    // forwarded requests never wait behind a whole snapshot. Raft frames do wait: Raft relies on
+    // the link's order (a probe sent after a snapshot must not reach the follower before it).
     if (this.connection !== null && this.appQueue.length > 0 && !this.flushApp(this.connection)) return this.retryLater();
-    this.flushRaft();
-    if (this.connection !== null && !this.connection.pumpFragments()) this.retryLater();
+    if (this.connection !== null && this.connection.fragmentedPending === 0) this.flushRaft();
+    if (this.connection !== null && !this.connection.pumpFragments()) return this.retryLater();
+    // The last fragment just left: Raft frames that waited behind it go now.
+    if (this.connection !== null && this.queue.count > 0 && this.retryTimer === null) this.flushRaft();
   }
 
   private flushRaft(): void {

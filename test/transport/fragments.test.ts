@@ -43,6 +43,17 @@ describe("fragments", () => {
     expect(out.next()).toBeNull();
   });
 
+  test("waiting large frames are also bounded by frameBytesMax in all: a re-sent snapshot does not pile up", () => {
+    const out = new OutgoingFragments();
+    // Untouched allocations: the OS backs them lazily, so this costs no real memory.
+    const big = new Uint8Array(Math.floor(transportLimits.frameBytesMax * 0.6));
+    expect(out.add(big)).toBe(true);
+    expect(out.add(big)).toBe(false);
+    expect(out.pending).toBe(1);
+    out.clear();
+    expect(out.add(big)).toBe(true);
+  });
+
   const whole = { totalBytes: 3000, chunk: new Uint8Array(1000).fill(7) };
   const misuse: Array<[string, Fragment[], string]> = [
     ["a slice with no frame begun", [{ type: "fragment", ...whole, offset: 1000 }], "no frame begun"],

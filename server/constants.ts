@@ -109,8 +109,21 @@ export const storageLimits = {
    * default made upserts into a large kv table 35-40% slower (measured: 62-68k vs 84-91k rows/s).
    */
   pageCacheBytes: 64 * 1024 * 1024,
-  /** Log entries a compaction deletes per write transaction (libsql-log-store.ts). */
+  /**
+   * Compacted log entries deleted per flush (server/state/kv-table.ts): one DELETE of 100k rows held
+   * the node's thread for about 240 ms.
+   */
   compactionDeleteRowsMax: 1000,
+  /** Compacted entries examined per flush: mostly ones that stay because they hold live values. */
+  compactionScanStepsMax: 100_000,
+  /** Live values moved out of mostly-dead compacted entries per flush (cleaning). */
+  cleanValuesMax: 2_000,
+  /** Garbage kept in retained log entries beyond the live size before cleaning starts. */
+  garbageSlackBytes: 16 * 1024 * 1024,
+  /** Tombstones deleted per flush once no older log entry is left. */
+  tombstoneExpiriesMax: 1_000,
+  /** Log entries read per query when boot replays the stored log. */
+  replayPageRows: 1_000,
 } as const;
 
 /** HTTP limits. */

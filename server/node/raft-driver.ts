@@ -307,7 +307,7 @@ export class RaftDriver {
 
   /** The state machine's SQL and the applied index it covers, into one transaction. */
   private flushInto(statements: SqlStatement[]): void {
-    this.options.state.flush(statements);
+    this.options.state.flush(statements, { compactedThrough: this.snapshotIndex });
     statements.push(this.options.store.appliedStatement(this.options.state.applied));
     this.lastFlushMs = performance.now();
   }

@@ -1,10 +1,11 @@
 /**
  * @module The replicated state machine: applies committed entries in log order to in-memory tables
- * (the authoritative view for reads). Its SQL tables are written by `flush()`, which the driver
- * calls now and then, always in the same transaction as the applied index it covers: the tables
- * and `raft_applied` always describe one point of the log, and entries after it are re-applied
- * from the log after a restart. So each entry is applied exactly once to the durable state, and a
- * value is written to disk once in the log rather than again for every apply.
+ * (the authoritative view for reads). Its durable form is written by `flush()`, which the driver
+ * calls now and then, always in the same transaction as the applied index it covers, so the SQL
+ * tables, the log entries still stored and `raft_applied` always describe one point of the log:
+ * entries after it are re-applied from the log after a restart, and each entry is applied exactly
+ * once to the durable state. Key-value data is written once, in the log (kv-table.ts); boot replays
+ * the stored entries up to the applied index over the kv rows.
  */
 import type { Client } from "@libsql/client";
 import type { SqlStatement } from "../storage/sql-writer.ts";
@@ -12,7 +13,9 @@ import type { Entry } from "../raft/types.ts";
 import { assert, unreachable } from "../assert.ts";
 import { decodeCommand, type Command } from "./command-codec.ts";
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
-import { KvTable, type KvRecord } from "./kv-table.ts";
+import { KvTable, type KvFlushLimits, type KvRecord, type KvRow } from "./kv-table.ts";
+import { CorruptLogError, entryChecksum, entryTypeCode } from "../storage/raft-log-store.ts";
+import { storageLimits } from "../constants.ts";
 
 /** Per-entry outcome, handed to whoever proposed the entry. */
 export type ApplyResult = { readonly index: number; readonly ok: true } | { readonly index: number; readonly ok: false; readonly error: string };
@@ -22,6 +25,9 @@ export interface ApplyOutcome {
 }
 
 const snapshotVersion = 1;
+
+/** How much log upkeep each flush does (kv-table.ts); tests shrink them to reach every path. */
+export type KvUpkeep = Omit<KvFlushLimits, "compactedThrough">;
 
 export class ReplicatedState {
   readonly kv = new KvTable();
@@ -33,19 +39,61 @@ export class ReplicatedState {
   private appliedIndex = 0;
   private flushedIndex = 0;
 
+  constructor(private readonly upkeep: KvUpkeep = defaultUpkeep) {}
+
   get applied(): number {
     return this.appliedIndex;
   }
 
-  /** Boot: read the tables written by earlier applies (they match raft_applied by construction). */
+  /**
+   * Boot: the tables written by earlier flushes (they match raft_applied by construction), then the
+   * key-value writes of every log entry still stored up to `applied`, in log order.
+   */
   async load(client: Client, applied: number): Promise<void> {
     const rows = await client.execute("SELECT key, value, mod_index FROM kv");
-    this.kv.replace(rows.rows.map((r) => [String(r["key"]), { value: new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) }]));
+    this.kv.beginReplay(rows.rows.map((r): KvRow => ({ key: String(r["key"]), value: r["value"] === null ? null : new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) })));
+    const firstStored = await this.replayStoredEntries(client, applied);
+    this.kv.endReplay(firstStored);
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
     this.membersFlushedVersion = this.membersVersion;
     this.appliedIndex = applied;
     this.flushedIndex = applied;
+  }
+
+  /** Replays the stored entries up to `applied` a page at a time; returns the lowest stored index. */
+  private async replayStoredEntries(client: Client, applied: number): Promise<number> {
+    let firstStored = applied + 1;
+    let after = 0;
+    for (;;) {
+      const page = await client.execute({ sql: storedEntriesPage, args: [after, applied, storageLimits.replayPageRows] });
+      for (const row of page.rows) {
+        const index = Number(row["idx"]);
+        const term = Number(row["term"]);
+        const type = Number(row["type"]);
+        const data = new Uint8Array(row["data"] as ArrayBuffer);
+        // Every stored entry up to the applied index is committed: a bad one is lost data.
+        if (entryChecksum(index, term, type, data) !== Number(row["checksum"])) throw new CorruptLogError(`stored log entry ${index} fails its checksum`);
+        firstStored = Math.min(firstStored, index);
+        if (type === entryTypeCode.normal && data.length > 0) this.replayCommand(index, data);
+        after = index;
+      }
+      if (page.rows.length < storageLimits.replayPageRows) return firstStored;
+    }
+  }
+
+  /** Only key-value commands: every other table is written whole by each flush. */
+  private replayCommand(index: number, data: Uint8Array): void {
+    let command: Command;
+    try {
+      command = decodeCommand(data);
+    } catch (error) {
+      if (error instanceof BinaryDecodeError) return; // it failed when first applied too
+      throw error;
+    }
+    if (command.kind === "kv-put") this.kv.put([command], index, data.length);
+    else if (command.kind === "kv-put-batch") this.kv.put(command.items, index, data.length);
+    else if (command.kind === "kv-delete") this.kv.delete(command.key, index);
   }
 
   apply(entries: readonly Entry[]): ApplyOutcome {
@@ -77,17 +125,23 @@ export class ReplicatedState {
   }
 
   /**
-   * The SQL that brings the tables to the applied index. The caller must commit it together with
+   * The SQL that brings the durable state to the applied index, and deletes log entries at or below
+   * `compactedThrough` that no longer hold a live value. The caller must commit it together with
    * raft_applied = `applied`, in one transaction.
    */
-  flush(out: SqlStatement[]): void {
-    this.kv.flush(out);
+  flush(out: SqlStatement[], options: { readonly compactedThrough: number }): void {
+    assert(options.compactedThrough <= this.appliedIndex, "only applied entries are compacted");
+    this.kv.flush(out, { ...this.upkeep, compactedThrough: options.compactedThrough });
+    this.flushMembers(out);
+    this.flushedIndex = this.appliedIndex;
+  }
+
+  private flushMembers(out: SqlStatement[]): void {
     if (this.membersUnflushed) {
       out.push({ sql: "DELETE FROM members", args: [] });
       for (const [nodeId, address] of this.members) out.push({ sql: memberInsert, args: [nodeId, address, this.appliedIndex] });
       this.membersFlushedVersion = this.membersVersion;
     }
-    this.flushedIndex = this.appliedIndex;
   }
 
   private applyCommand(entry: Entry): ApplyResult {
@@ -101,13 +155,13 @@ export class ReplicatedState {
     }
     switch (command.kind) {
       case "kv-put":
-        this.kv.put([command], entry.index);
+        this.kv.put([command], entry.index, entry.data.length);
         break;
       case "kv-put-batch":
-        this.kv.put(command.items, entry.index);
+        this.kv.put(command.items, entry.index, entry.data.length);
         break;
       case "kv-delete":
-        this.kv.delete(command.key);
+        this.kv.delete(command.key, entry.index);
         break;
       case "member-set":
         this.members.set(command.nodeId, command.address);
@@ -150,14 +204,25 @@ export class ReplicatedState {
     const memberRows: Array<[string, string]> = [];
     for (let i = 0; i < memberCount; i++) memberRows.push([reader.text("node id"), reader.text("address")]);
     reader.end("snapshot");
-    this.kv.replace(rows);
+    // The caller deletes every log entry in the same transaction: all values go into kv rows.
+    const statements: SqlStatement[] = [];
+    this.kv.restore(rows, index, statements);
     this.replaceMembers(memberRows);
     this.appliedIndex = index;
-    const statements: SqlStatement[] = [{ sql: "DELETE FROM kv", args: [] }];
-    this.kv.markAllDirty();
-    this.flush(statements);
+    this.flushMembers(statements);
+    this.flushedIndex = index;
     return statements;
   }
 }
+
+const storedEntriesPage = "SELECT idx, term, type, data, checksum FROM raft_entries WHERE idx > ? AND idx <= ? ORDER BY idx LIMIT ?";
+const { compactionDeleteRowsMax, compactionScanStepsMax, cleanValuesMax, garbageSlackBytes, tombstoneExpiriesMax } = storageLimits;
+const defaultUpkeep: KvUpkeep = {
+  deleteRowsMax: compactionDeleteRowsMax,
+  scanStepsMax: compactionScanStepsMax,
+  cleanValuesMax,
+  garbageSlackBytes,
+  tombstonesMax: tombstoneExpiriesMax,
+};
 
 const memberInsert = "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?)";

@@ -7,7 +7,7 @@
  * which re-renders the same queries every Ready; the SQL below names the columns of schema.ts.
  * Reads at boot use drizzle.
  */
-import { asc, eq, gt, gte, min } from "drizzle-orm";
+import { asc, eq, gt, gte } from "drizzle-orm";
 import { raftApplied, raftEntries, raftHardState, raftSnapshot } from "./schema.ts";
 import type { Database, OpenDatabase } from "./database.ts";
 import type { ConfState, HardState, Snapshot } from "../raft/types.ts";
@@ -26,13 +26,11 @@ import {
 import { multiRow, type MultiRowShape } from "./multi-row.ts";
 import type { SqlStatement, SqlValue } from "./sql-writer.ts";
 import { assert } from "../assert.ts";
-import { storageLimits } from "../constants.ts";
 
 const singletonId = 1;
 const entryRows: MultiRowShape = { head: "INSERT INTO raft_entries (idx, term, type, data, checksum) VALUES", columns: 5, tail: "" };
 const sql = {
   truncateFrom: "DELETE FROM raft_entries WHERE idx >= ?",
-  compactThrough: "DELETE FROM raft_entries WHERE idx <= ?",
   deleteAllEntries: "DELETE FROM raft_entries",
   hardState: "INSERT INTO raft_hard_state (id, term, voted_for, commit_index) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET term = excluded.term, voted_for = excluded.voted_for, commit_index = excluded.commit_index",
   applied: "INSERT INTO raft_applied (id, applied_index) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET applied_index = excluded.applied_index",
@@ -41,13 +39,7 @@ const sql = {
 
 export class LibsqlLogStore implements RaftLogStore {
   private readonly db: Database;
-  /**
-   * Compaction deletes the covered entries a slice per write (compactionDeleteRowsMax), not all at
-   * once: one DELETE of 100k rows held the node's thread for about 240 ms. Entries at or below the
-   * snapshot are never read again (load() starts after it), so leftovers are only space.
-   */
-  private deletedThrough = 0;
-  private deleteTarget = 0;
+  private compactedIndex = 0;
 
   constructor(private readonly open: OpenDatabase) {
     this.db = open.db;
@@ -58,13 +50,11 @@ export class LibsqlLogStore implements RaftLogStore {
     const hardState: HardState = hardRow ? { term: hardRow.term, votedFor: hardRow.votedFor, commit: hardRow.commit } : emptyHardState;
     const snapshot = await this.loadSnapshot();
     const snapshotIndex = snapshot?.meta.index ?? 0;
+    this.compactedIndex = snapshotIndex;
     const rows = await this.db.select().from(raftEntries).where(gt(raftEntries.index, snapshotIndex)).orderBy(asc(raftEntries.index));
     const stored = rows.map((r) => ({ index: r.index, term: r.term, type: entryTypeOf(r.type), data: new Uint8Array(r.data), checksum: r.checksum }));
     const { entries, cutFromIndex } = verifyLog({ hardState, snapshotIndex, entries: stored });
     if (cutFromIndex !== null) await this.db.delete(raftEntries).where(gte(raftEntries.index, cutFromIndex));
-    const [lowest] = await this.db.select({ index: min(raftEntries.index) }).from(raftEntries);
-    this.deletedThrough = Math.min((lowest?.index ?? snapshotIndex + 1) - 1, snapshotIndex);
-    this.deleteTarget = snapshotIndex;
     const [appliedRow] = await this.db.select().from(raftApplied).where(eq(raftApplied.id, singletonId));
     const applied = Math.max(appliedRow?.applied ?? 0, snapshotIndex);
     assert(applied <= Math.max(hardState.commit, snapshotIndex), `applied ${applied} is beyond commit ${hardState.commit}`);
@@ -91,11 +81,7 @@ export class LibsqlLogStore implements RaftLogStore {
     const statements: SqlStatement[] = [];
     if (batch.snapshot !== null) {
       statements.push(snapshotStatement(batch.snapshot), { sql: sql.deleteAllEntries, args: [] }, this.appliedStatement(batch.snapshot.meta.index));
-      this.deletedThrough = this.deleteTarget = Math.max(this.deleteTarget, batch.snapshot.meta.index);
-    } else if (this.deleteTarget > this.deletedThrough) {
-      const through = Math.min(this.deleteTarget, this.deletedThrough + storageLimits.compactionDeleteRowsMax);
-      statements.push({ sql: sql.compactThrough, args: [through] });
-      this.deletedThrough = through;
+      this.compactedIndex = Math.max(this.compactedIndex, batch.snapshot.meta.index);
     }
     const first = batch.entries[0];
     if (first !== undefined) {
@@ -114,11 +100,15 @@ export class LibsqlLogStore implements RaftLogStore {
     return statements;
   }
 
-  /** Durably records the snapshot now; the entries it covers go in slices with later writes. */
+  /**
+   * Durably records the snapshot: the entries it covers leave the Raft log (load() starts after
+   * it). Their rows are deleted by the state machine's flushes, which keep those still holding a
+   * live value (server/state/kv-table.ts).
+   */
   async compact(snapshot: Snapshot): Promise<void> {
-    assert(snapshot.meta.index >= this.deleteTarget, "compaction never moves back");
+    assert(snapshot.meta.index > this.compactedIndex, "compaction only moves forward");
     await this.open.writer.commit([snapshotStatement(snapshot)], { durable: true });
-    this.deleteTarget = snapshot.meta.index;
+    this.compactedIndex = snapshot.meta.index;
   }
 
   async saveApplied(index: number): Promise<void> {

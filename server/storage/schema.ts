@@ -55,11 +55,16 @@ export const raftApplied = sqliteTable("raft_applied", {
   applied: integer("applied_index").notNull(),
 });
 
-/** The replicated key-value table (used by tests and benchmarks, and by configuration later). */
+/**
+ * The replicated key-value table's rows that the Raft log cannot give back (server/state/kv-table.ts):
+ * values moved out of log entries that were compacted, and tombstones. Most live values are not
+ * here: they stay in the raft_entries row that wrote them, so each value reaches the disk once.
+ */
 export const kv = sqliteTable("kv", {
   key: text("key").primaryKey(),
-  value: blob("value", { mode: "buffer" }).notNull(),
-  /** Log index of the entry that last wrote this key. */
+  /** The value, or null for a tombstone: the key was deleted at mod_index. */
+  value: blob("value", { mode: "buffer" }),
+  /** Log index of the entry that wrote this value or deleted the key. */
   modIndex: integer("mod_index").notNull(),
 });
 

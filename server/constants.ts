@@ -122,6 +122,8 @@ export const storageLimits = {
   garbageSlackBytes: 16 * 1024 * 1024,
   /** Tombstones deleted per flush once no older log entry is left. */
   tombstoneExpiriesMax: 1_000,
+  /** Tombstones kept before old retained entries are cleaned so that they can expire. */
+  tombstonesSlack: 10_000,
   /** Log entries read per query when boot replays the stored log. */
   replayPageRows: 1_000,
 } as const;

@@ -115,9 +115,9 @@ export class RaftDriver {
     this.appliedTerm = termAt(persisted, persisted.applied);
     this.persistedTerm = persisted.hardState.term;
     this.persistedVote = persisted.hardState.votedFor;
-    // The tables already hold the state at `applied` (written in the same transactions).
-    await this.options.state.load(client, persisted.applied);
+    // The tables and the stored log hold the state at `applied` (written in the same transactions).
     this.snapshotIndex = persisted.snapshot?.meta.index ?? 0;
+    await this.options.state.load(client, { applied: persisted.applied, compactedThrough: this.snapshotIndex });
     this.ticker = setInterval(() => this.tick(), timing.tickMs);
     this.kick();
     return empty ? (founding ? "bootstrapped" : "joining") : "restarted";
@@ -296,11 +296,13 @@ export class RaftDriver {
 
   /**
    * The state machine's tables are written now and then, not every Ready (replicated-state.ts):
-   * when many keys changed, when the last flush is old (bounding the replay after a crash), or
-   * when membership changed (so a restart plans its peer links from it).
+   * when many keys changed, when the last flush is old, when membership changed (so a restart plans
+   * its peer links from it), or while the compacted log has upkeep left: a slice of it per Ready
+   * keeps deletion ahead of a sustained write rate.
    */
   private flushDue(): boolean {
     const state = this.options.state;
+    if (state.upkeepDue(this.snapshotIndex)) return true;
     if (state.applied === state.flushed) return false;
     return state.unflushedCount >= stateFlush.changesMax || state.membersUnflushed || performance.now() - this.lastFlushMs >= stateFlush.intervalMs;
   }

@@ -58,11 +58,42 @@ export class EntryLiveness {
     holder.liveBytes += valueBytes;
   }
 
-  /** Boot: replay held what it found; entries above `index` (the lowest stored, less one) are yet to be looked at. */
-  startScanAt(index: number): void {
-    assert(this.scannedThrough === 0 && this.deadRetained.length === 0, "the scan starts once, before any compaction");
-    for (const held of this.holders.keys()) assert(held > index, `entry ${held} is held below the scan start ${index}`);
-    this.scannedThrough = index;
+  /**
+   * Boot: replay held what it found. `storedCompacted`: the stored entries at or below the
+   * compaction point, ascending; those holding nothing are deleted next, the rest are retained.
+   */
+  resumeAt(compactedThrough: number, storedCompacted: readonly number[]): void {
+    assert(this.scannedThrough === 0 && this.deadRetained.length === 0, "resume once, before any compaction");
+    let storedHolders = 0;
+    for (const index of storedCompacted) {
+      assert(index <= compactedThrough, `stored entry ${index} is above the compaction point ${compactedThrough}`);
+      const holder = this.holders.get(index);
+      if (holder === undefined) {
+        this.deadRetained.push(index);
+        continue;
+      }
+      storedHolders++;
+      this.retainedBytes += holder.bytes;
+      this.retainedLiveBytes += holder.liveBytes;
+    }
+    let heldCompacted = 0;
+    for (const held of this.holders.keys()) {
+      if (held > compactedThrough) break;
+      heldCompacted++;
+    }
+    assert(heldCompacted === storedHolders, "every compacted entry holding a value was replayed from storage");
+    this.scannedThrough = compactedThrough;
+  }
+
+  /** Whether a flush has upkeep to do (deletes or cleaning), given the compaction point. */
+  hasBacklog(compactedThrough: number, slackBytes: number): boolean {
+    return this.deadRetained.length > 0 || this.scannedThrough < compactedThrough || this.worthCleaning(slackBytes) !== null;
+  }
+
+  /** The oldest retained entry, whatever its garbage: cleaning it lets old tombstones expire. */
+  oldestRetained(): { readonly index: number; readonly keys: readonly string[] } | null {
+    for (const [index, holder] of this.holders) return index <= this.scannedThrough ? { index, keys: holder.keys } : null;
+    return null;
   }
 
   /** A value that lived in entry `index` was overwritten, deleted or moved out. */

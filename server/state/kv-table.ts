@@ -47,6 +47,11 @@ export interface KvFlushLimits {
   readonly garbageSlackBytes: number;
   /** Tombstones expired per flush. */
   readonly tombstonesMax: number;
+  /**
+   * Tombstones kept before the oldest retained entries are cleaned whatever their garbage: a
+   * tombstone expires only once every older entry is gone, and one old live value would pin them all.
+   */
+  readonly tombstonesSlack: number;
 }
 
 const upsertRows: MultiRowShape = {
@@ -55,6 +60,7 @@ const upsertRows: MultiRowShape = {
   tail: "ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_index = excluded.mod_index",
 };
 const expireTombstone = "DELETE FROM kv WHERE key = ? AND value IS NULL AND mod_index < ?";
+const staleRows: MultiRowShape = { head: "DELETE FROM kv WHERE value IS NOT NULL AND (key, mod_index) IN (VALUES", columns: 2, tail: ")" };
 const deleteEntryRun = "DELETE FROM raft_entries WHERE idx >= ? AND idx <= ?";
 
 export class KvTable {
@@ -62,8 +68,11 @@ export class KvTable {
   private liveness = new EntryLiveness(0);
   /** Keys deleted since the last flush → the deleting entry's index. */
   private readonly pendingTombstones = new Map<string, number>();
-  /** Tombstones on disk, in ascending index: each expires once no older entry is left. */
-  private tombstones: Array<{ readonly key: string; readonly index: number }> = [];
+  /** Tombstones on disk, key → index, in ascending index: each expires once no older entry is left. */
+  private readonly tombstones = new Map<string, number>();
+  /** Value rows superseded by a later put (key → the row's index): deleted with the next flush. */
+  private readonly staleRows = new Map<string, number>();
+  private newestTombstone = 0;
   /** Boot only: the kv row of each key, so replay can skip what a row already supersedes. */
   private rowIndexes: Map<string, number> | null = null;
 
@@ -103,6 +112,7 @@ export class KvTable {
     const previous = this.records.get(key);
     if (previous === undefined) return false;
     if (!previous.inRow) this.liveness.release(previous.modIndex, previous.value.length + key.length);
+    else this.staleRows.set(key, previous.modIndex);
     return true;
   }
 
@@ -118,22 +128,32 @@ export class KvTable {
   beginReplay(rows: readonly KvRow[]): void {
     assert(this.records.size === 0 && this.rowIndexes === null, "replay starts from nothing");
     this.rowIndexes = new Map();
-    const tombstones: Array<{ key: string; index: number }> = [];
+    const tombstones: Array<[string, number]> = [];
     for (const row of rows) {
       this.rowIndexes.set(row.key, row.modIndex);
-      if (row.value === null) tombstones.push({ key: row.key, index: row.modIndex });
+      if (row.value === null) tombstones.push([row.key, row.modIndex]);
       else this.records.set(row.key, { value: row.value, modIndex: row.modIndex, inRow: true });
     }
-    this.tombstones = tombstones.sort((a, b) => a.index - b.index);
+    for (const [key, index] of tombstones.sort((a, b) => a[1] - b[1])) this.tombstones.set(key, index);
+    this.newestTombstone = tombstones.at(-1)?.[1] ?? 0;
   }
 
-  /** `firstStoredIndex`: the lowest log entry on disk, or the one after the applied index if none is. */
-  endReplay(firstStoredIndex: number): void {
+  /** `storedCompacted`: the stored entries replay read at or below `compactedThrough`, ascending. */
+  endReplay(compactedThrough: number, storedCompacted: readonly number[]): void {
     assert(this.rowIndexes !== null, "endReplay without beginReplay");
     this.rowIndexes = null;
     // Deletes replay found uncovered by a row (data written before tombstones existed) stay
     // pending: the next flush writes their tombstones.
-    this.liveness.startScanAt(firstStoredIndex - 1);
+    this.liveness.resumeAt(compactedThrough, storedCompacted);
+  }
+
+  /** Whether a flush has anything to write or any log upkeep to do. */
+  upkeepDue(limits: KvFlushLimits): boolean {
+    if (this.pendingTombstones.size > 0 || this.staleRows.size > 0) return true;
+    if (this.liveness.hasBacklog(limits.compactedThrough, limits.garbageSlackBytes)) return true;
+    const lowest = this.liveness.lowestPresent();
+    for (const index of this.tombstones.values()) return index < lowest || (this.tombstones.size > limits.tombstonesSlack && this.liveness.oldestRetained() !== null);
+    return false;
   }
 
   /**
@@ -141,6 +161,7 @@ export class KvTable {
    * deleted, mostly-dead ones cleaned, old tombstones expired. Bounded per call by `limits`.
    */
   flush(out: SqlStatement[], limits: KvFlushLimits): void {
+    this.deleteStaleRows(out);
     this.writeTombstones(out);
     this.clean(out, limits);
     const runs = this.liveness.takeDead(limits.compactedThrough, { rowsMax: limits.deleteRowsMax, stepsMax: limits.scanStepsMax });
@@ -148,24 +169,49 @@ export class KvTable {
     this.expireTombstones(out, limits.tombstonesMax);
   }
 
-  private writeTombstones(out: SqlStatement[]): void {
-    if (this.pendingTombstones.size === 0) return;
-    const written = [...this.pendingTombstones].map(([key, index]) => ({ key, index })).sort((a, b) => a.index - b.index);
-    this.pendingTombstones.clear();
+  private deleteStaleRows(out: SqlStatement[]): void {
+    if (this.staleRows.size === 0) return;
     const args: SqlValue[] = [];
-    for (const { key, index } of written) args.push(key, null, index);
-    multiRow(upsertRows, args, out);
-    const last = this.tombstones.at(-1);
-    this.tombstones.push(...written);
-    if (last !== undefined && written[0]!.index < last.index) this.tombstones.sort((a, b) => a.index - b.index);
+    for (const [key, index] of this.staleRows) args.push(key, index);
+    this.staleRows.clear();
+    multiRow(staleRows, args, out);
   }
 
-  /** Moves the live values of the oldest mostly-dead retained entries into kv rows. */
+  private writeTombstones(out: SqlStatement[]): void {
+    if (this.pendingTombstones.size === 0) return;
+    const written = [...this.pendingTombstones].sort((a, b) => a[1] - b[1]);
+    this.pendingTombstones.clear();
+    const args: SqlValue[] = [];
+    let outOfOrder = false;
+    for (const [key, index] of written) {
+      args.push(key, null, index);
+      outOfOrder ||= index < this.newestTombstone;
+      this.newestTombstone = Math.max(this.newestTombstone, index);
+      // Delete, then set: the Map's order stays ascending by index.
+      this.tombstones.delete(key);
+      this.tombstones.set(key, index);
+    }
+    multiRow(upsertRows, args, out);
+    // Only replayed deletes of data from before tombstones existed can be older than a row's.
+    if (outOfOrder) this.resortTombstones();
+  }
+
+  private resortTombstones(): void {
+    const sorted = [...this.tombstones].sort((a, b) => a[1] - b[1]);
+    this.tombstones.clear();
+    for (const [key, index] of sorted) this.tombstones.set(key, index);
+  }
+
+  /**
+   * Moves the live values of the oldest retained entries into kv rows: while they keep more garbage
+   * than allowed, or while too many tombstones wait for them to go.
+   */
   private clean(out: SqlStatement[], limits: KvFlushLimits): void {
     const args: SqlValue[] = [];
     for (;;) {
-      const target = this.liveness.worthCleaning(limits.garbageSlackBytes);
-      if (target === null || args.length / 3 >= limits.cleanValuesMax) break;
+      if (args.length / 3 >= limits.cleanValuesMax) break;
+      const target = this.liveness.worthCleaning(limits.garbageSlackBytes) ?? (this.tombstones.size > limits.tombstonesSlack ? this.liveness.oldestRetained() : null);
+      if (target === null) break;
       for (const key of target.keys) {
         const record = this.records.get(key);
         if (record === undefined || record.inRow || record.modIndex !== target.index) continue;
@@ -181,11 +227,12 @@ export class KvTable {
   private expireTombstones(out: SqlStatement[], max: number): void {
     const lowest = this.liveness.lowestPresent();
     let expired = 0;
-    while (expired < max && this.tombstones.length > expired && this.tombstones[expired]!.index < lowest) {
-      out.push({ sql: expireTombstone, args: [this.tombstones[expired]!.key, lowest] });
+    for (const [key, index] of this.tombstones) {
+      if (expired >= max || index >= lowest) break;
+      out.push({ sql: expireTombstone, args: [key, lowest] });
+      this.tombstones.delete(key);
       expired++;
     }
-    if (expired > 0) this.tombstones = this.tombstones.slice(expired);
   }
 
   /** Deletes since the last flush: the flush has rows to write. */
@@ -200,7 +247,9 @@ export class KvTable {
   restore(rows: Iterable<[string, KvRecord]>, index: number, out: SqlStatement[]): void {
     this.records.clear();
     this.pendingTombstones.clear();
-    this.tombstones = [];
+    this.tombstones.clear();
+    this.newestTombstone = 0;
+    this.staleRows.clear();
     this.liveness = new EntryLiveness(index);
     out.push({ sql: "DELETE FROM kv", args: [] });
     const args: SqlValue[] = [];

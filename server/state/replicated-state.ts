@@ -49,11 +49,13 @@ export class ReplicatedState {
    * Boot: the tables written by earlier flushes (they match raft_applied by construction), then the
    * key-value writes of every log entry still stored up to `applied`, in log order.
    */
-  async load(client: Client, applied: number): Promise<void> {
+  async load(client: Client, options: { readonly applied: number; readonly compactedThrough: number }): Promise<void> {
+    const { applied, compactedThrough } = options;
+    assert(compactedThrough <= applied, "the compaction point is applied");
     const rows = await client.execute("SELECT key, value, mod_index FROM kv");
     this.kv.beginReplay(rows.rows.map((r): KvRow => ({ key: String(r["key"]), value: r["value"] === null ? null : new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) })));
-    const firstStored = await this.replayStoredEntries(client, applied);
-    this.kv.endReplay(firstStored);
+    const storedCompacted = await this.replayStoredEntries(client, options);
+    this.kv.endReplay(compactedThrough, storedCompacted);
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
     this.membersFlushedVersion = this.membersVersion;
@@ -61,9 +63,10 @@ export class ReplicatedState {
     this.flushedIndex = applied;
   }
 
-  /** Replays the stored entries up to `applied` a page at a time; returns the lowest stored index. */
-  private async replayStoredEntries(client: Client, applied: number): Promise<number> {
-    let firstStored = applied + 1;
+  /** Replays the stored entries up to `applied` a page at a time; returns those at or below the compaction point. */
+  private async replayStoredEntries(client: Client, options: { readonly applied: number; readonly compactedThrough: number }): Promise<number[]> {
+    const { applied, compactedThrough } = options;
+    const storedCompacted: number[] = [];
     let after = 0;
     for (;;) {
       const page = await client.execute({ sql: storedEntriesPage, args: [after, applied, storageLimits.replayPageRows] });
@@ -74,11 +77,11 @@ export class ReplicatedState {
         const data = new Uint8Array(row["data"] as ArrayBuffer);
         // Every stored entry up to the applied index is committed: a bad one is lost data.
         if (entryChecksum(index, term, type, data) !== Number(row["checksum"])) throw new CorruptLogError(`stored log entry ${index} fails its checksum`);
-        firstStored = Math.min(firstStored, index);
+        if (index <= compactedThrough) storedCompacted.push(index);
         if (type === entryTypeCode.normal && data.length > 0) this.replayCommand(index, data);
         after = index;
       }
-      if (page.rows.length < storageLimits.replayPageRows) return firstStored;
+      if (page.rows.length < storageLimits.replayPageRows) return storedCompacted;
     }
   }
 
@@ -108,6 +111,11 @@ export class ReplicatedState {
       results.push(this.applyCommand(entry));
     }
     return { results };
+  }
+
+  /** Whether the log upkeep (deleting compacted entries, cleaning, tombstones) has work for a flush. */
+  upkeepDue(compactedThrough: number): boolean {
+    return this.kv.upkeepDue({ ...this.upkeep, compactedThrough });
   }
 
   /** Changes applied since the last flush, by key; the driver flushes when this grows. */
@@ -216,13 +224,14 @@ export class ReplicatedState {
 }
 
 const storedEntriesPage = "SELECT idx, term, type, data, checksum FROM raft_entries WHERE idx > ? AND idx <= ? ORDER BY idx LIMIT ?";
-const { compactionDeleteRowsMax, compactionScanStepsMax, cleanValuesMax, garbageSlackBytes, tombstoneExpiriesMax } = storageLimits;
+const { compactionDeleteRowsMax, compactionScanStepsMax, cleanValuesMax, garbageSlackBytes, tombstoneExpiriesMax, tombstonesSlack } = storageLimits;
 const defaultUpkeep: KvUpkeep = {
   deleteRowsMax: compactionDeleteRowsMax,
   scanStepsMax: compactionScanStepsMax,
   cleanValuesMax,
   garbageSlackBytes,
   tombstonesMax: tombstoneExpiriesMax,
+  tombstonesSlack,
 };
 
 const memberInsert = "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?)";

@@ -87,7 +87,7 @@ describe("ReplicatedState tombstones on a real file", () => {
     const store = new LibsqlLogStore(open);
     await store.load();
     const state = new ReplicatedState();
-    await state.load(open.client, 0);
+    await state.load(open.client, { applied: 0, compactedThrough: 0 });
     const run = async (entries: Entry[], compactedThrough: number) => {
       await store.save({ hardState: { term: 1, votedFor: null, commit: entries.at(-1)!.index }, entries, snapshot: null });
       state.apply(entries);
@@ -111,7 +111,7 @@ describe("ReplicatedState tombstones on a real file", () => {
     const rows = await open.client.execute("SELECT key, value, mod_index FROM kv");
     expect(rows.rows.map((r) => [r["key"], r["value"], r["mod_index"]])).toEqual([["k", null, 5]]);
     const again = new ReplicatedState();
-    await again.load(open.client, 5);
+    await again.load(open.client, { applied: 5, compactedThrough: 5 });
     expect(plain(again)).toEqual([["x", "x", 3], ["y", "y", 4]]);
     store.close();
   });
@@ -125,12 +125,12 @@ describe("ReplicatedState tombstones on a real file", () => {
  */
 describe("ReplicatedState durable form against a model", () => {
   const confState = { voters: ["a"], learners: [] };
-  // Eager cleaning; deletion lagging behind cleaning; no cleaning (entries with one live value
-  // stay, so tombstones must stop their dead writes from coming back).
+  // Eager cleaning; deletion lagging behind cleaning; cleaning only to let tombstones expire
+  // (entries with one live value stay, so tombstones must stop their dead writes from coming back).
   const upkeeps: KvUpkeep[] = [
-    { deleteRowsMax: 7, scanStepsMax: 11, cleanValuesMax: 5, garbageSlackBytes: 0, tombstonesMax: 3 },
-    { deleteRowsMax: 1, scanStepsMax: 3, cleanValuesMax: 8, garbageSlackBytes: 0, tombstonesMax: 1 },
-    { deleteRowsMax: 5, scanStepsMax: 20, cleanValuesMax: 5, garbageSlackBytes: 1 << 30, tombstonesMax: 2 },
+    { deleteRowsMax: 7, scanStepsMax: 11, cleanValuesMax: 5, garbageSlackBytes: 0, tombstonesMax: 3, tombstonesSlack: 1000 },
+    { deleteRowsMax: 1, scanStepsMax: 3, cleanValuesMax: 8, garbageSlackBytes: 0, tombstonesMax: 1, tombstonesSlack: 1000 },
+    { deleteRowsMax: 5, scanStepsMax: 20, cleanValuesMax: 5, garbageSlackBytes: 1 << 30, tombstonesMax: 2, tombstonesSlack: 4 },
   ];
 
   for (const seed of [1, 2, 3, 4, 5, 6]) {
@@ -143,7 +143,7 @@ describe("ReplicatedState durable form against a model", () => {
       let store = new LibsqlLogStore(open);
       await store.load();
       let state = new ReplicatedState(upkeep);
-      await state.load(open.client, 0);
+      await state.load(open.client, { applied: 0, compactedThrough: 0 });
       const model = new Map<string, { value: string; index: number }>();
       const log: Entry[] = [];
       let compacted = 0;
@@ -153,7 +153,7 @@ describe("ReplicatedState durable form against a model", () => {
         store = new LibsqlLogStore(open);
         const { persisted } = await store.load();
         state = new ReplicatedState(upkeep);
-        await state.load(open.client, persisted.applied);
+        await state.load(open.client, { applied: persisted.applied, compactedThrough: persisted.snapshot?.meta.index ?? 0 });
         state.apply(log.slice(persisted.applied));
         compacted = persisted.snapshot?.meta.index ?? 0;
         expect(plain(state)).toEqual([...model].map(([k, r]) => [k, r.value, r.index] as const).sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -221,6 +221,11 @@ describe("ReplicatedState durable form against a model", () => {
       // No tombstone outlives the entries it guards against.
       const tombstones = await open.client.execute("SELECT count(*) AS n FROM kv WHERE value IS NULL AND mod_index < (SELECT coalesce(min(idx), 1e18) FROM raft_entries)");
       expect(Number(tombstones.rows[0]!["n"])).toBe(0);
+      const kvRows = await open.client.execute("SELECT key, value, mod_index FROM kv");
+      const tombstoneRows = kvRows.rows.filter((r) => r["value"] === null);
+      expect(tombstoneRows.length).toBeLessThanOrEqual(upkeep.tombstonesSlack);
+      // No value row outlives the value it holds.
+      for (const row of kvRows.rows.filter((r) => r["value"] !== null)) expect(model.get(String(row["key"]))?.index).toBe(Number(row["mod_index"]));
       await reboot();
       store.close();
     }, 30_000);

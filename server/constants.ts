@@ -102,6 +102,12 @@ export const stateFlush = {
 
 /** The libSQL write path (server/storage/sql-writer.ts). */
 export const storageLimits = {
+  /**
+   * SQLite page size for new data files. Log entries carry whole batches (a 100-item batch is
+   * about 26 KB): with 4 KiB pages each spans 7 overflow pages, each with its own WAL frame,
+   * checksum and checkpoint copy.
+   */
+  pageBytes: 8192,
   /** Prepared statements kept per connection; hot statements have stable text (multi-row.ts). */
   preparedStatementsMax: 256,
   /**

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import * as schema from "./schema.ts";
 import { loadMigrations } from "./migrations.ts";
 import { SqlWriter } from "./sql-writer.ts";
+import { storageLimits } from "../constants.ts";
 
 export type Database = LibSQLDatabase<typeof schema>;
 
@@ -37,6 +38,8 @@ export async function openDatabase(dataDir: string): Promise<OpenDatabase> {
   const path = join(dataDir, "opsconn.db");
   const client = createClient({ url: `file:${path}` });
   try {
+    // Only takes effect on a new file, before WAL mode and the first table.
+    await client.execute(`PRAGMA page_size = ${storageLimits.pageBytes}`);
     await client.execute("PRAGMA journal_mode = WAL");
     await client.execute("PRAGMA synchronous = FULL");
     await client.execute("PRAGMA foreign_keys = ON");

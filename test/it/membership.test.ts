@@ -39,7 +39,11 @@ test("a node joins and a founder leaves while writes continue", async () => {
   joiner = await startNode([bunPath, "server/main.ts"], ["--node-id", "n4", "--data-dir", tempDir(), "--join", "--initial-cluster", existing.join(","), "--cluster-secret", secret, "--log-level", "info"]);
   const added = await fetch(`${follower.url}/api/v1/cluster/nodes`, { method: "POST", body: JSON.stringify({ id: "n4", address: new URL(joiner.url).host }), headers: { "content-type": "application/json" } });
   expect(added.status).toBe(201);
-  expect((await members(leader.url)).find((m) => m.id === "n4")?.role).toBe("voter");
+  // The node list is this node's applied view, not a linearizable read: a node that lost the
+  // leadership meanwhile applies the promotion a moment later.
+  const roleOfN4 = async () => (await members(leader.url)).find((m) => m.id === "n4")?.role;
+  for (let i = 0; i < 40 && (await roleOfN4()) !== "voter"; i++) await Bun.sleep(50);
+  expect(await roleOfN4()).toBe("voter");
 
   const removed = await fetch(`${leader.url}/api/v1/cluster/nodes/${follower.id}`, { method: "DELETE" });
   expect(removed.status).toBe(200);

@@ -17,7 +17,32 @@ export interface HttpResponse {
 interface Pending {
   readonly resolve: (response: HttpResponse) => void;
   readonly reject: (error: Error) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
+  readonly deadlineMs: number;
+}
+
+/**
+ * Request deadlines are checked by one sweep for all connections rather than a timer per request:
+ * a setTimeout/clearTimeout pair per request was a large share of the generator's CPU, which it
+ * takes from the systems under test on a 2-core machine.
+ */
+const sweepEveryMs = 50;
+const openConnections = new Set<HttpConnection>();
+let sweeper: ReturnType<typeof setInterval> | null = null;
+
+function watch(connection: HttpConnection): void {
+  openConnections.add(connection);
+  sweeper ??= setInterval(() => {
+    const now = performance.now();
+    for (const c of openConnections) c.expire(now);
+  }, sweepEveryMs);
+}
+
+function unwatch(connection: HttpConnection): void {
+  openConnections.delete(connection);
+  if (openConnections.size === 0 && sweeper !== null) {
+    clearInterval(sweeper);
+    sweeper = null;
+  }
 }
 
 const headerEnd = Buffer.from("\r\n\r\n");
@@ -45,11 +70,15 @@ export class HttpConnection {
     const bodyBytes = Buffer.byteLength(body);
     const bytes = Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: ${this.hostname}:${this.port}\r\ncontent-type: ${contentType}\r\ncontent-length: ${bodyBytes}\r\n\r\n${body}`);
     return new Promise<HttpResponse>((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
-      this.pending = { resolve, reject, timer };
+      this.pending = { resolve, reject, deadlineMs: performance.now() + timeoutMs };
       this.buffer = emptyBuffer;
       this.write(socket, bytes);
     });
+  }
+
+  /** Called by the sweep: fails a request past its deadline. */
+  expire(nowMs: number): void {
+    if (this.pending !== null && nowMs >= this.pending.deadlineMs) this.fail(new Error(`timeout after deadline`));
   }
 
   /** Opens the connection ahead of the first request, so a timed window measures no handshakes. */
@@ -59,6 +88,7 @@ export class HttpConnection {
 
   close(): void {
     this.fail(new Error("connection closed by client"));
+    unwatch(this);
   }
 
   private connect(): Promise<Socket<undefined>> {
@@ -81,6 +111,7 @@ export class HttpConnection {
         this.connecting = null;
         socket.setNoDelay(true);
         this.socket = socket;
+        watch(this);
         return socket;
       },
       (error: unknown) => {
@@ -102,23 +133,27 @@ export class HttpConnection {
       this.fail(new Error("unexpected data"));
       return;
     }
-    this.buffer = this.buffer.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buffer, chunk]);
+    // The chunk may be reused once this returns: parse it in place, copy only what must wait.
+    const data = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.buffer = data;
     if (this.buffer.length > responseBytesMax) {
       this.fail(new Error(`response over ${responseBytesMax} bytes`));
       return;
     }
-    const parsed = parseResponse(this.buffer);
-    if (parsed === "incomplete") return;
+    const parsed = parseResponse(data);
+    if (parsed === "incomplete") {
+      if (data === chunk) this.buffer = Buffer.from(chunk);
+      return;
+    }
     if (parsed === "unsupported") {
       this.fail(new Error("response without Content-Length or chunked framing"));
       return;
     }
     const pending = this.pending;
     this.pending = null;
-    clearTimeout(pending.timer);
     this.buffer = emptyBuffer;
     if (parsed.close) this.dropSocket();
-    pending.resolve({ status: parsed.status, body: parsed.body });
+    pending.resolve({ status: parsed.status, body: data === chunk ? Buffer.from(parsed.body) : parsed.body });
   }
 
   private onClosed(error: Error): void {
@@ -131,10 +166,7 @@ export class HttpConnection {
     const pending = this.pending;
     this.pending = null;
     this.buffer = emptyBuffer;
-    if (pending !== null) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-    }
+    if (pending !== null) pending.reject(error);
   }
 
   private dropSocket(): void {
@@ -151,22 +183,14 @@ type Parsed = { readonly status: number; readonly body: Buffer; readonly close: 
 export function parseResponse(buffer: Buffer): Parsed {
   const end = buffer.indexOf(headerEnd);
   if (end < 0) return "incomplete";
-  const head = buffer.toString("latin1", 0, end);
-  const lines = head.split("\r\n");
-  const status = Number(lines[0]?.split(" ")[1]);
-  if (!Number.isInteger(status)) return "unsupported";
-  let contentLength = -1;
-  let chunked = false;
-  let close = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] ?? "";
-    const colon = line.indexOf(":");
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim().toLowerCase();
-    if (name === "content-length") contentLength = Number(value);
-    else if (name === "transfer-encoding") chunked = value.includes("chunked");
-    else if (name === "connection") close = value.includes("close");
-  }
+  // One lower-cased copy of the head and a few searches: splitting it into lines and fields per
+  // response cost more than the rest of the client.
+  const head = buffer.toString("latin1", 0, end).toLowerCase();
+  const status = Number(head.slice(head.indexOf(" ") + 1, head.indexOf(" ") + 4));
+  if (!head.startsWith("http/1.") || !Number.isInteger(status)) return "unsupported";
+  const contentLength = headerNumber(head, "\r\ncontent-length:");
+  const chunked = headerValue(head, "\r\ntransfer-encoding:")?.includes("chunked") ?? false;
+  const close = headerValue(head, "\r\nconnection:")?.includes("close") ?? false;
   const bodyStart = end + headerEnd.length;
   if (status === 204 || status === 304) return { status, body: emptyBuffer, close };
   if (chunked) {
@@ -176,6 +200,18 @@ export function parseResponse(buffer: Buffer): Parsed {
   if (contentLength < 0) return "unsupported";
   if (buffer.length < bodyStart + contentLength) return "incomplete";
   return { status, body: buffer.subarray(bodyStart, bodyStart + contentLength), close };
+}
+
+function headerValue(head: string, name: string): string | null {
+  const at = head.indexOf(name);
+  if (at < 0) return null;
+  const lineEnd = head.indexOf("\r\n", at + name.length);
+  return head.slice(at + name.length, lineEnd < 0 ? head.length : lineEnd).trim();
+}
+
+function headerNumber(head: string, name: string): number {
+  const value = headerValue(head, name);
+  return value === null || value === "" ? -1 : Number(value);
 }
 
 /** Decodes a chunked body starting at `from`; null until the terminating zero chunk has arrived. */

@@ -147,10 +147,14 @@ export class KvTable {
     this.liveness.resumeAt(compactedThrough, storedCompacted);
   }
 
-  /** Whether a flush has anything to write or any log upkeep to do. */
+  /**
+   * Whether log upkeep needs a flush now rather than at the next periodic one: enough of it is
+   * waiting to be worth a statement (deletion then keeps pace with any write rate).
+   */
   upkeepDue(limits: KvFlushLimits): boolean {
-    if (this.pendingTombstones.size > 0 || this.staleRows.size > 0) return true;
-    if (this.liveness.hasBacklog(limits.compactedThrough, limits.garbageSlackBytes)) return true;
+    const batchRows = Math.max(1, Math.floor(limits.deleteRowsMax / 2));
+    if (this.pendingTombstones.size >= batchRows || this.staleRows.size >= batchRows) return true;
+    if (this.liveness.hasBacklog(limits.compactedThrough, { slackBytes: limits.garbageSlackBytes, batchRows })) return true;
     const lowest = this.liveness.lowestPresent();
     for (const index of this.tombstones.values()) return index < lowest || (this.tombstones.size > limits.tombstonesSlack && this.liveness.oldestRetained() !== null);
     return false;

@@ -240,3 +240,82 @@ assert(raftLimits.inflightMessagesMax <= transportLimits.queueMessagesMax, "the 
 assert(raftTuning.nodeIdBytesMax <= transportLimits.handshakeFrameBytesMax / 4, "a hello with two node ids must fit a handshake frame");
 assert(transportLimits.reconnectDelayMinMs <= transportLimits.reconnectDelayMaxMs, "backoff floor above its ceiling");
 assert(transportLimits.keepaliveIntervalMs * 3 <= transportLimits.peerSilenceMsMax, "a live peer sends several keepalives per silence window");
+
+/**
+ * The configuration model (server/config/model/). Bounds keep validation, export and every loop
+ * over a model short, and keep one model small enough to replicate as a single log entry.
+ */
+export const configLimits = {
+  policiesMax: 1000,
+  packagesMax: 256,
+  aspectsMax: 256,
+  templatesMax: 256,
+  /** Nodes of the connected server: an HA group is a handful of nodes, never thousands. */
+  nodesMax: 64,
+  rulesPerPolicyMax: 1000,
+  /** Entries of one reference list: policies of a package, packages of an aspect, aspects of a template. */
+  referencesMax: 256,
+  /** Keys of one map: mapping fields, defaults, a rule's `set`. */
+  mapEntriesMax: 256,
+  syncItemsPerPackageMax: 256,
+  /** Pull policies: poll at least daily; a request may take at most 5 minutes, 10 s unless set. */
+  pullIntervalSecMax: 86_400,
+  pullTimeoutSecMax: 300,
+  pullTimeoutSecDefault: 10,
+  /** Load-balancing weight of an HA package (relative; 1000:1 is as lopsided as it gets). */
+  packageWeightMax: 1000,
+  /** Conditions in one `and` / `or`, and how deep conditions nest (evaluation recurses). */
+  conditionItemsMax: 64,
+  conditionDepthMax: 16,
+  /** A regex is compiled for every record a policy sees; long ones are a smell and slow to compile. */
+  regexCharsMax: 1024,
+  descriptionCharsMax: 1024,
+  stringCharsMax: 4096,
+  /** The model re-serialized as canonical JSON (the JSON export); it travels as one Raft entry. */
+  documentBytesMax: 4 * 1024 * 1024,
+  /**
+   * Text accepted by the importer, checked before parsing. YAML must escape DEL and C1 controls as
+   * `\xNN` (4 bytes where JSON writes 1-2), so a valid model's YAML export can be up to 4 times its
+   * JSON; anything larger cannot be a valid model and is refused unread.
+   */
+  textBytesMax: 16 * 1024 * 1024,
+  /** Containers nested in a document: parsers recurse, and a valid model needs fewer than 40. */
+  nestingDepthMax: 64,
+  /** Problems listed for one input; the rest are counted, so a garbage document yields a bounded answer. */
+  problemsMax: 1000,
+} as const;
+
+assert(configLimits.textBytesMax >= 4 * configLimits.documentBytesMax, "every valid model's YAML export must be importable");
+// Deepest valid document: root, policies, policy, rules, rule, then each condition level adds an `and` and its array.
+assert(5 + 2 * configLimits.conditionDepthMax <= configLimits.nestingDepthMax, "valid conditions must fit the nesting limit");
+assert(configLimits.regexCharsMax <= configLimits.stringCharsMax && configLimits.descriptionCharsMax <= configLimits.stringCharsMax, "field limits within the string limit");
+
+/** The replicated configuration's own bookkeeping (server/state/config-state.ts). */
+export const configStateLimits = {
+  /** Deployments kept for history and rollback; older ones are pruned. */
+  deploymentsKept: 100,
+  /** Renewal events waiting for the package runtime; it takes them every tick. */
+  renewalEventsKept: 10_000,
+  /** Packages one assign or renew op may name. */
+  packagesPerOpMax: 256,
+} as const;
+
+/**
+ * HA package leases and assignment (server/connector/packages). A holder renews every 150 ms and
+ * its lease lasts 500 ms, so two renewals can be lost before it stops acting; the leader's view adds
+ * a 100 ms margin. A dead holder's packages move within lease + margin + one plan (~700 ms) and run
+ * again after the new holder's first renewal: inside the issue's "within 1 s" of the failure window.
+ */
+export const packageTiming = {
+  tickMs: 50,
+  renewEveryMs: 150,
+  leaseMs: 500,
+  marginMs: 100,
+  planEveryMs: 100,
+  failureWindowMs: 500,
+  /** Voluntary moves per plan: a rejoining node gets work back one package at a time. */
+  rebalanceMovesMax: 1,
+} as const;
+
+assert(packageTiming.renewEveryMs * 3 <= packageTiming.leaseMs, "a lease outlives two lost renewals");
+assert(packageTiming.tickMs <= packageTiming.renewEveryMs && packageTiming.tickMs <= packageTiming.planEveryMs, "the runtime ticks at least as often as it renews and plans");

@@ -5,6 +5,7 @@
  */
 import { runNode, nodeHelp } from "./cli/node-command.ts";
 import { runCluster, clusterHelp } from "./cli/cluster-command.ts";
+import { configHelp, deployHelp, rollbackHelp, runConfig, runDeploy, runRollback } from "./cli/config-command.ts";
 import { UsageError, exitCodes, topHelp } from "./cli/usage.ts";
 import { version } from "./version.ts";
 
@@ -13,6 +14,9 @@ type Command = (argv: readonly string[]) => Promise<number>;
 const commands: Record<string, { run: Command; help: string }> = {
   node: { run: runNode, help: nodeHelp },
   cluster: { run: runCluster, help: clusterHelp },
+  config: { run: runConfig, help: configHelp },
+  deploy: { run: runDeploy, help: deployHelp },
+  rollback: { run: runRollback, help: rollbackHelp },
   version: { run: async () => (console.log(`opsconn ${version} (bun ${Bun.version})`), 0), help: "Usage: opsconn version\n" },
 };
 

@@ -37,6 +37,9 @@ Options:
       --tls-cert FILE    PEM certificate: serve the API and peer links over TLS
       --tls-key FILE     PEM private key for --tls-cert
       --tls-ca FILE      CA that peers' certificates are checked against (default: system CAs)
+      --api-token ROLE=TOKEN  an API token (role admin, ingest or read); repeatable.
+                         Without any, the API is open. In a config file: apiTokens: [{token, role}]
+      --test-faults      enable test-only fault switches (POST /api/v1/test/partition)
   -h, --help             show this help
 `;
 
@@ -58,6 +61,8 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "tls-ca": { type: "string" },
+      "api-token": { type: "string", multiple: true },
+      "test-faults": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -77,11 +82,20 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
   if (values["tls-cert"] !== undefined) flags["tlsCertFile"] = values["tls-cert"];
   if (values["tls-key"] !== undefined) flags["tlsKeyFile"] = values["tls-key"];
   if (values["tls-ca"] !== undefined) flags["tlsCaFile"] = values["tls-ca"];
+  if (values["api-token"] !== undefined) flags["apiTokens"] = values["api-token"].map(parseTokenFlag);
+  if (values["test-faults"] !== undefined) flags["testFaults"] = values["test-faults"];
   const secret = values["cluster-secret"] ?? process.env["OPSCONN_CLUSTER_SECRET"];
   if (secret !== undefined) flags["clusterSecret"] = secret;
   const result = parseNodeConfig([fromFile, flags]);
   if (!result.ok) throw new UsageError(`invalid node config: ${result.problems.join("; ")}`);
   return result.config;
+}
+
+/** "admin=s3cret..." → { role, token }; the role and token are checked by validation. */
+function parseTokenFlag(flag: string): { role: string; token: string } {
+  const at = flag.indexOf("=");
+  if (at <= 0) throw new UsageError(`--api-token: '${flag.slice(0, 12)}…' is not ROLE=TOKEN`);
+  return { role: flag.slice(0, at), token: flag.slice(at + 1) };
 }
 
 /** "a=h:1,b=h:2" → { a: "h:1", b: "h:2" }; malformed parts are left for validation to name. */

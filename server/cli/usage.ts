@@ -17,6 +17,9 @@ Usage:
 Commands:
   node       run one connector node (from a config file and/or flags)
   cluster    list, add or remove the group's nodes (connected servers)
+  config     apply or get the configuration model (policies, packages, aspects, templates)
+  deploy     deploy a management template to the group (a new version)
+  rollback   deploy an earlier version again
   version    print the version
   help       show this help, or 'opsconn help <command>'
 

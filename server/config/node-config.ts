@@ -7,6 +7,10 @@ import { mkdirSync, accessSync, writeFileSync, unlinkSync, readFileSync, constan
 import { resolve, join } from "node:path";
 import { defaultHttpPort, raftTiming } from "../constants.ts";
 import { logLevels, type LogLevel } from "../log/logger.ts";
+import type { ApiToken } from "../http/middleware/auth.ts";
+import type { Policy } from "./model/types.ts";
+import { parseModel } from "./model/parse-model.ts";
+import { modelApiVersion } from "./model/types.ts";
 
 export interface NodeConfig {
   /** Stable identity of this node in the group (letters, digits, '-', '_', '.'). */
@@ -39,6 +43,15 @@ export interface NodeConfig {
   readonly tlsCertFile: string | null;
   readonly tlsKeyFile: string | null;
   readonly tlsCaFile: string | null;
+  /** API tokens and their roles (http/middleware/auth.ts); empty: the API is open. */
+  readonly apiTokens: readonly ApiToken[];
+  /**
+   * Local, non-HA policies: they run on this node only, always, and never fail over (policies in an
+   * HA package run on the package's holder). Same schema as the model's policies.
+   */
+  readonly localPolicies: readonly Policy[];
+  /** Test-only fault switches (POST /api/v1/test/partition); never in production. */
+  readonly testFaults: boolean;
 }
 
 export const defaultNodeConfig: NodeConfig = {
@@ -55,6 +68,9 @@ export const defaultNodeConfig: NodeConfig = {
   tlsCertFile: null,
   tlsKeyFile: null,
   tlsCaFile: null,
+  apiTokens: [],
+  localPolicies: [],
+  testFaults: false,
 };
 
 export type ConfigResult = { readonly ok: true; readonly config: NodeConfig } | { readonly ok: false; readonly problems: readonly string[] };
@@ -65,6 +81,7 @@ const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** host:port with a DNS name, IPv4 address or bracketed IPv6 address. */
 const addressPattern = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
 const clusterSecretBytesMin = 16;
+const apiTokenCharsMin = 16;
 
 export function isAddress(value: unknown): value is string {
   const match = typeof value === "string" ? addressPattern.exec(value) : null;
@@ -99,6 +116,23 @@ const checks: Record<keyof NodeConfig, Check> = {
   tlsCertFile: (v) => (v === null || (typeof v === "string" && v.length > 0) ? null : "must be a file path"),
   tlsKeyFile: (v) => (v === null || (typeof v === "string" && v.length > 0) ? null : "must be a file path"),
   tlsCaFile: (v) => (v === null || (typeof v === "string" && v.length > 0) ? null : "must be a file path"),
+  apiTokens: (v) => {
+    if (!Array.isArray(v)) return "must be a list of { token, role }";
+    for (const [i, entry] of v.entries()) {
+      const { token, role, ...rest } = (entry ?? {}) as Record<string, unknown>;
+      if (Object.keys(rest).length > 0) return `[${i}]: unknown key ${Object.keys(rest)[0]} (known: token, role)`;
+      if (typeof token !== "string" || token.length < apiTokenCharsMin || /\s/.test(token)) return `[${i}].token: must be at least ${apiTokenCharsMin} characters without spaces`;
+      if (role !== "admin" && role !== "ingest" && role !== "read") return `[${i}].role: must be admin, ingest or read`;
+    }
+    if (new Set(v.map((e: { token: string }) => e.token)).size !== v.length) return "a token is listed twice";
+    return null;
+  },
+  testFaults: (v) => (typeof v === "boolean" ? null : "must be true or false"),
+  localPolicies: (v) => {
+    if (!Array.isArray(v)) return "must be a list of policies";
+    const parsed = parseModel({ apiVersion: modelApiVersion, policies: v, packages: [], aspects: [], templates: [] });
+    return parsed.ok ? null : parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ");
+  },
 };
 
 /** Rules that span keys; only run once every key is valid on its own. */
@@ -139,6 +173,8 @@ export function parseNodeConfig(layers: readonly unknown[]): ConfigResult {
     if (problem !== null) problems.push(`${key}: ${problem} (got ${JSON.stringify(merged[key])})`);
   }
   if (problems.length > 0) return { ok: false, problems };
+  const local = parseModel({ apiVersion: modelApiVersion, policies: merged["localPolicies"], packages: [], aspects: [], templates: [] });
+  if (local.ok) merged["localPolicies"] = local.model.policies;
   const config = merged as unknown as NodeConfig;
   const crossProblems = crossChecks(config);
   if (crossProblems.length > 0) return { ok: false, problems: crossProblems };

@@ -12,6 +12,10 @@ import { kvRoutes } from "./routes/kv.ts";
 import { clusterRoutes, type PeerHttp } from "./routes/cluster.ts";
 import type { Group } from "../node/group.ts";
 import type { ReplicatedState } from "../state/replicated-state.ts";
+import type { Transport } from "../transport/transport.ts";
+import { configRoutes } from "./routes/config.ts";
+import { testFaultRoutes } from "./routes/test-faults.ts";
+import { authorize, type ApiToken } from "./middleware/auth.ts";
 
 export interface AppDeps {
   readonly log: Logger;
@@ -21,6 +25,10 @@ export interface AppDeps {
   readonly state: ReplicatedState;
   /** How this node reaches other nodes' APIs (membership requests are relayed to the leader). */
   readonly peerHttp: PeerHttp;
+  /** API tokens (empty: open API). */
+  readonly tokens?: readonly ApiToken[];
+  /** Set only with --test-faults: the transport the partition switch acts on. */
+  readonly testFaults?: Transport | null;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -32,7 +40,10 @@ export function createApp(deps: AppDeps): Hono {
       onError: (c) => c.json(errorBody(413, `request body exceeds ${httpLimits.bodyBytesMax} bytes`), 413),
     }),
   );
+  app.use("*", authorize(deps.tokens ?? []));
   app.route("/", statusRoutes(deps.status));
+  app.route("/", configRoutes({ group: deps.group, state: deps.state }));
+  if (deps.testFaults != null) app.route("/", testFaultRoutes(deps.testFaults));
   app.route("/", kvRoutes({ group: deps.group, state: deps.state }));
   app.route("/", clusterRoutes(deps.group, deps.peerHttp));
   app.notFound(notFound);

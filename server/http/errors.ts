@@ -15,6 +15,7 @@ export function errorBody(status: number, message: string, details?: Record<stri
 export function onError(log: Logger) {
   return (error: Error, c: Context) => {
     if (error instanceof HTTPException) {
+      if (error.res !== undefined) return error.getResponse();
       const status = error.status as ContentfulStatusCode;
       return c.json(errorBody(status, error.message), status);
     }

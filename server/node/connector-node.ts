@@ -23,6 +23,9 @@ import { RaftDriver } from "./raft-driver.ts";
 import { Group } from "./group.ts";
 import { describeStatus } from "./node-status.ts";
 import { loadKernels, type Kernels } from "../wasm/kernels.ts";
+import { PackageRuntime } from "../connector/packages/package-runtime.ts";
+import { LocalPolicies } from "../connector/local-policies.ts";
+import { packageTiming } from "../constants.ts";
 
 interface Running {
   readonly database: OpenDatabase;
@@ -33,6 +36,8 @@ interface Running {
   readonly state: ReplicatedState;
   readonly advertise: string;
   readonly kernels: Kernels;
+  readonly packages: PackageRuntime;
+  readonly local: LocalPolicies;
 }
 
 export class ConnectorNode {
@@ -80,7 +85,16 @@ export class ConnectorNode {
       afterReady: (changes) => group?.afterReady(changes),
     });
     const peerTls = tls === null ? null : { scheme: "https" as const, ca: tls.ca };
-    const app = createApp({ log, status: { status: () => this.status() }, group: () => this.running?.group ?? null, state, peerHttp: peerTls ?? { scheme: "http", ca: null } });
+    const app = createApp({
+      log,
+      status: { status: () => this.status() },
+      group: () => this.running?.group ?? null,
+      state,
+      peerHttp: peerTls ?? { scheme: "http", ca: null },
+      tokens: config.apiTokens,
+      testFaults: config.testFaults ? transport : null,
+    });
+    if (config.apiTokens.length === 0) log.warn("no apiTokens configured: the API is open to anyone who can reach it");
     registerPeerRoute(app, transport);
     const server = Bun.serve({
       hostname: config.host,
@@ -96,7 +110,13 @@ export class ConnectorNode {
     this.partial.push(() => driver.stop());
     group = new Group({ nodeId: config.nodeId, driver, transport, state, log, initialCluster });
     group.start();
-    this.running = { database, server, transport, driver, group, state, advertise, kernels };
+    const packages = new PackageRuntime({ nodeId: config.nodeId, group, driver, transport, state, log: log.child({ component: "packages" }), timing: packageTiming });
+    packages.start();
+    this.partial.push(() => packages.stop());
+    const local = new LocalPolicies(config.localPolicies, { nodeId: config.nodeId, log: log.child({ component: "local-policies" }) });
+    local.start();
+    this.partial.push(() => local.stop());
+    this.running = { database, server, transport, driver, group, state, advertise, kernels, packages, local };
     log.info("node started", { url: this.url, advertise, dataDir: this.dataDir, dataDirState: claim, raft: how, version });
   }
 
@@ -124,6 +144,23 @@ export class ConnectorNode {
       advertise: running.advertise,
       kernels: running.kernels.status,
       ...describeStatus({ driver: running.driver, transport: running.transport, state: running.state }),
+      ...describeConfig(running),
     };
   }
+}
+
+/** The configuration part of `/api/v1/status`: versions, and each HA package's holder and lease. */
+function describeConfig(running: Running) {
+  const config = running.state.config;
+  const { packages, runningVersion } = running.packages.status();
+  return {
+    config: {
+      deployedVersion: config.current?.version ?? null,
+      runningVersion,
+      nodes: Object.fromEntries([...config.nodeReports].map(([node, report]) => [node, { runningVersion: report.runningVersion }])),
+    },
+    packages,
+    localPolicies: running.local.status(),
+    runners: running.packages.runnerStatus(),
+  };
 }

@@ -116,6 +116,11 @@ export class Group {
     return { index: response.index, result: response.error === null ? { index: response.index, ok: true } : { index: response.index, ok: false, error: response.error } };
   }
 
+  /** Resolves once this node has applied `index` (e.g. to read what a proposal it made produced). */
+  waitApplied(index: number, deadlineMs: number = groupLimits.requestDeadlineMs): Promise<void> {
+    return withDeadline(this.options.driver.waitApplied(index), deadlineMs);
+  }
+
   /** Raft thesis §6.4: an index this node has applied that covers every write acknowledged so far. */
   async readBarrier(deadlineMs: number = groupLimits.requestDeadlineMs): Promise<number> {
     return (await this.untilLeader({ op: "read-index" }, deadlineMs)).index;

@@ -6,10 +6,11 @@
  * Layout: [version u8][kind u8][body]. An empty entry is the leader's no-op (Raft §8).
  */
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
+import type { ConfigOp } from "./config-state.ts";
 
 export const commandVersion = 1;
 
-const kindCodes = { "kv-put": 1, "kv-put-batch": 2, "kv-delete": 3, "member-set": 4, "member-remove": 5 } as const;
+const kindCodes = { "kv-put": 1, "kv-put-batch": 2, "kv-delete": 3, "member-set": 4, "member-remove": 5, config: 6 } as const;
 
 export interface KvItem {
   readonly key: string;
@@ -22,7 +23,9 @@ export type Command =
   | { readonly kind: "kv-delete"; readonly key: string }
   /** Where a member of the group is reached ("host:port"); Raft membership itself is a ConfChange. */
   | { readonly kind: "member-set"; readonly nodeId: string; readonly address: string }
-  | { readonly kind: "member-remove"; readonly nodeId: string };
+  | { readonly kind: "member-remove"; readonly nodeId: string }
+  /** Configuration (config-state.ts), as JSON: rare, small, and its shape grows with the model. */
+  | { readonly kind: "config"; readonly op: ConfigOp };
 
 export function encodeCommand(command: Command): Uint8Array {
   const out = new ByteWriter(sizeHint(command)).u8(commandVersion).u8(kindCodes[command.kind]);
@@ -39,6 +42,8 @@ export function encodeCommand(command: Command): Uint8Array {
       return out.text(command.nodeId).text(command.address).finish();
     case "member-remove":
       return out.text(command.nodeId).finish();
+    case "config":
+      return out.text(JSON.stringify(command.op)).finish();
   }
 }
 
@@ -61,6 +66,7 @@ export function decodeCommand(data: Uint8Array): Command {
   else if (code === kindCodes["kv-delete"]) command = { kind: "kv-delete", key: reader.text("key") };
   else if (code === kindCodes["member-set"]) command = { kind: "member-set", nodeId: reader.text("node id"), address: reader.text("address") };
   else if (code === kindCodes["member-remove"]) command = { kind: "member-remove", nodeId: reader.text("node id") };
+  else if (code === kindCodes.config) command = { kind: "config", op: parseConfigOp(reader.text("config op")) };
   else if (code === kindCodes["kv-put-batch"]) {
     const count = reader.u32("item count");
     if (count * 8 > reader.remaining) throw new BinaryDecodeError(`batch claims ${count} items in ${reader.remaining} bytes`);
@@ -69,4 +75,18 @@ export function decodeCommand(data: Uint8Array): Command {
   } else throw new BinaryDecodeError(`unknown command kind ${code}`);
   reader.end("command");
   return command;
+}
+
+const configOpNames = new Set(["put-model", "deploy", "rollback", "assign", "renew"]);
+
+/** Only the envelope is checked here; config-state.ts checks what each op carries. */
+function parseConfigOp(text: string): ConfigOp {
+  let op: unknown;
+  try {
+    op = JSON.parse(text);
+  } catch {
+    throw new BinaryDecodeError("config op is not JSON");
+  }
+  if (typeof op !== "object" || op === null || !configOpNames.has((op as { op?: unknown }).op as string)) throw new BinaryDecodeError("config op has no known 'op'");
+  return op as ConfigOp;
 }

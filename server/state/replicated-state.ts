@@ -14,23 +14,26 @@ import { assert, unreachable } from "../assert.ts";
 import { decodeCommand, type Command } from "./command-codec.ts";
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 import { KvTable, type KvFlushLimits, type KvRecord, type KvRow } from "./kv-table.ts";
+import { ConfigState, type ConfigRows } from "./config-state.ts";
 import { CorruptLogError, entryChecksum, entryTypeCode } from "../storage/raft-log-store.ts";
 import { storageLimits } from "../constants.ts";
 
 /** Per-entry outcome, handed to whoever proposed the entry. */
-export type ApplyResult = { readonly index: number; readonly ok: true } | { readonly index: number; readonly ok: false; readonly error: string };
+export type ApplyResult = { readonly index: number; readonly ok: true; readonly version?: number } | { readonly index: number; readonly ok: false; readonly error: string };
 
 export interface ApplyOutcome {
   readonly results: readonly ApplyResult[];
 }
 
-const snapshotVersion = 1;
+/** 2 adds the configuration rows; 1 (no configuration) is still read. */
+const snapshotVersion = 2;
 
 /** How much log upkeep each flush does (kv-table.ts); tests shrink them to reach every path. */
 export type KvUpkeep = Omit<KvFlushLimits, "compactedThrough">;
 
 export class ReplicatedState {
   readonly kv = new KvTable();
+  readonly config = new ConfigState();
   /** node id → "host:port" of every member the group has been told about. */
   readonly members = new Map<string, string>();
   /** Bumped whenever `members` changes, so the shell knows when to re-plan peer links. */
@@ -56,6 +59,10 @@ export class ReplicatedState {
     this.kv.beginReplay(rows.rows.map((r): KvRow => ({ key: String(r["key"]), value: r["value"] === null ? null : new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) })));
     const storedCompacted = await this.replayStoredEntries(client, options);
     this.kv.endReplay(compactedThrough, storedCompacted);
+    const parts = await client.execute("SELECT part, document FROM config_state");
+    const part = (name: string) => (parts.rows.find((r) => r["part"] === name)?.["document"] as string | undefined) ?? null;
+    const deployments = await client.execute("SELECT document FROM config_deployments ORDER BY version");
+    this.config.load({ draft: part("draft"), runtime: part("runtime"), deployments: deployments.rows.map((r) => String(r["document"])) });
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
     this.membersFlushedVersion = this.membersVersion;
@@ -97,6 +104,7 @@ export class ReplicatedState {
     if (command.kind === "kv-put") this.kv.put([command], index, data.length);
     else if (command.kind === "kv-put-batch") this.kv.put(command.items, index, data.length);
     else if (command.kind === "kv-delete") this.kv.delete(command.key, index);
+    // Configuration is flushed whole with the applied index, never replayed from the log here.
   }
 
   apply(entries: readonly Entry[]): ApplyOutcome {
@@ -120,7 +128,7 @@ export class ReplicatedState {
 
   /** Changes applied since the last flush, by key; the driver flushes when this grows. */
   get unflushedCount(): number {
-    return this.kv.dirtyCount + (this.membersVersion !== this.membersFlushedVersion ? 1 : 0);
+    return this.kv.dirtyCount + (this.membersVersion !== this.membersFlushedVersion ? 1 : 0) + (this.config.unflushed ? 1 : 0);
   }
 
   get membersUnflushed(): boolean {
@@ -141,6 +149,7 @@ export class ReplicatedState {
     assert(options.compactedThrough <= this.appliedIndex, "only applied entries are compacted");
     this.kv.flush(out, { ...this.upkeep, compactedThrough: options.compactedThrough });
     this.flushMembers(out);
+    this.config.flush(out);
     this.flushedIndex = this.appliedIndex;
   }
 
@@ -179,6 +188,10 @@ export class ReplicatedState {
         this.members.delete(command.nodeId);
         this.membersVersion++;
         break;
+      case "config": {
+        const result = this.config.apply(command.op, entry.index, [...this.members.keys()]);
+        return result.ok ? { index: entry.index, ok: true, ...(result.version === undefined ? {} : { version: result.version }) } : { index: entry.index, ok: false, error: result.error };
+      }
       default:
         unreachable(command);
     }
@@ -197,13 +210,17 @@ export class ReplicatedState {
     for (const [key, record] of this.kv.entries()) out.text(key).bytes(record.value).f64(record.modIndex);
     out.u32(this.members.size);
     for (const [nodeId, address] of this.members) out.text(nodeId).text(address);
+    const config = this.config.toRows();
+    out.text(config.draft ?? "").text(config.runtime ?? "").u32(config.deployments.length);
+    for (const deployment of config.deployments) out.text(deployment);
     return out.finish();
   }
 
   /** Replaces the state with a snapshot's; returns the SQL that rewrites the tables to match. */
   restore(data: Uint8Array, index: number): SqlStatement[] {
     const reader = new ByteReader(data);
-    assert(reader.u8("snapshot version") === snapshotVersion, "unknown snapshot version");
+    const version = reader.u8("snapshot version");
+    assert(version === 1 || version === snapshotVersion, `unknown snapshot version ${version}`);
     assert(reader.f64("snapshot index") === index, "snapshot image does not match its metadata");
     const count = reader.u32("snapshot records");
     const rows: Array<[string, KvRecord]> = [];
@@ -211,6 +228,13 @@ export class ReplicatedState {
     const memberCount = reader.u32("snapshot members");
     const memberRows: Array<[string, string]> = [];
     for (let i = 0; i < memberCount; i++) memberRows.push([reader.text("node id"), reader.text("address")]);
+    let config: ConfigRows = { draft: null, runtime: null, deployments: [] };
+    if (version >= 2) {
+      const draft = reader.text("config draft");
+      const runtime = reader.text("config runtime");
+      const deployments = Array.from({ length: reader.u32("config deployments") }, () => reader.text("config deployment"));
+      config = { draft: draft === "" ? null : draft, runtime: runtime === "" ? null : runtime, deployments };
+    }
     reader.end("snapshot");
     // The caller deletes every log entry in the same transaction: all values go into kv rows.
     const statements: SqlStatement[] = [];
@@ -218,6 +242,10 @@ export class ReplicatedState {
     this.replaceMembers(memberRows);
     this.appliedIndex = index;
     this.flushMembers(statements);
+    this.config.load(config);
+    this.config.markAllDirty();
+    statements.push({ sql: "DELETE FROM config_state", args: [] }, { sql: "DELETE FROM config_deployments", args: [] });
+    this.config.flush(statements);
     this.flushedIndex = index;
     return statements;
   }

@@ -74,3 +74,18 @@ export const members = sqliteTable("members", {
   address: text("address").notNull(),
   modIndex: integer("mod_index").notNull(),
 });
+
+/**
+ * The replicated configuration (server/state/config-state.ts): part "draft" is the model being
+ * edited, part "runtime" the package holders and node reports; each a JSON document.
+ */
+export const configState = sqliteTable("config_state", {
+  part: text("part").primaryKey(),
+  document: text("document").notNull(),
+});
+
+/** One row per deployment (JSON), written once; old ones are pruned past configLimits.deploymentsKept. */
+export const configDeployments = sqliteTable("config_deployments", {
+  version: integer("version").primaryKey(),
+  document: text("document").notNull(),
+});

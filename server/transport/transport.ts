@@ -72,6 +72,9 @@ export class Transport {
   private readonly secret: Uint8Array;
   private readonly log: Logger;
   private readonly links = new Map<NodeId, PeerLink>();
+  /** The members as last set, and those cut off by the test-only partition switch. */
+  private desiredPeers: ReadonlyMap<NodeId, string> = new Map();
+  private blocked: ReadonlySet<NodeId> = new Set();
   /** Inbound connections still in their handshake (bounded by handshakesPendingMax). */
   private readonly handshaking = new Set<Connection>();
   private readonly pending = new Map<number, PendingRequest>();
@@ -104,6 +107,21 @@ export class Transport {
 
   /** Membership: links for new peers, address updates, and removed peers closed. Self is skipped. */
   setPeers(peers: ReadonlyMap<NodeId, string>): void {
+    this.desiredPeers = new Map(peers);
+    this.applyPeers(new Map([...peers].filter(([id]) => !this.blocked.has(id))));
+  }
+
+  /**
+   * Test-only (node flag --test-faults): cut this node off from `peers` as a network partition
+   * would. No frames either way: links to them close, and their dials are refused while blocked.
+   */
+  setBlocked(peers: Iterable<NodeId>): void {
+    this.blocked = new Set(peers);
+    this.log.warn("test partition switch", { blocked: [...this.blocked] });
+    this.setPeers(this.desiredPeers);
+  }
+
+  private applyPeers(peers: ReadonlyMap<NodeId, string>): void {
     for (const [peerId, link] of this.links) {
       if (peers.has(peerId)) continue;
       link.stop("removed from the group");

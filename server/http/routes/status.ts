@@ -10,6 +10,10 @@ export interface NodeStatus {
   readonly advertise?: string;
   readonly kernels?: unknown;
   readonly raft?: unknown;
+  readonly config?: unknown;
+  readonly packages?: unknown;
+  readonly runners?: unknown;
+  readonly localPolicies?: unknown;
 }
 
 export interface StatusSource {

@@ -1,0 +1,242 @@
+/**
+ * @module The shell that makes HA packages run: on every node it renews the leases of the packages
+ * it holds and runs exactly those whose lease is valid; on the Raft leader it also plans who holds
+ * what (assignment.ts) and proposes the changes. All decisions are read from the replicated
+ * configuration (server/state/config-state.ts), so every node agrees on holders and epochs.
+ *
+ * Timing (constants.ts `packageTiming`): a holder renews every `renewEveryMs`; a lease lasts
+ * `leaseMs`. When a holder dies, the leader's view of its lease ends at most leaseMs + marginMs
+ * after its last renewal; the next plan (every `planEveryMs`) moves the package, and the new holder
+ * acts once its first renewal commits: well within a second of the failure window.
+ */
+import type { Logger } from "../../log/logger.ts";
+import type { Group } from "../../node/group.ts";
+import type { RaftDriver } from "../../node/raft-driver.ts";
+import type { Transport } from "../../transport/transport.ts";
+import type { ReplicatedState } from "../../state/replicated-state.ts";
+import type { Deployment } from "../../state/config-state.ts";
+import { encodeCommand } from "../../state/command-codec.ts";
+import { resolveTemplate } from "../../config/model/resolve.ts";
+import { planAssignments, type NodeView, type PackageSpec } from "./assignment.ts";
+import { LeaseBook, OwnLeases, type LeaseTiming } from "./leases.ts";
+import { PackageRunner } from "./package-runner.ts";
+
+export interface PackageTiming extends LeaseTiming {
+  readonly tickMs: number;
+  readonly renewEveryMs: number;
+  readonly planEveryMs: number;
+  /** A node not heard from for this long gets no new work. */
+  readonly failureWindowMs: number;
+  readonly rebalanceMovesMax: number;
+}
+
+export interface PackageRuntimeOptions {
+  readonly nodeId: string;
+  readonly group: Group;
+  readonly driver: RaftDriver;
+  readonly transport: Transport;
+  readonly state: ReplicatedState;
+  readonly log: Logger;
+  readonly timing: PackageTiming;
+  /** Monotonic milliseconds; injected so tests can drive time. */
+  readonly nowMs?: () => number;
+}
+
+export interface PackageStatus {
+  readonly name: string;
+  readonly node: string | null;
+  readonly epoch: number;
+  /** This node's own lease if it holds the package, else the leader's view (leader only). */
+  readonly leaseLeftMs: number | null;
+  readonly activeHere: boolean;
+  readonly scope: "ha";
+}
+
+export class PackageRuntime {
+  private ticker: ReturnType<typeof setInterval> | null = null;
+  private readonly book: LeaseBook;
+  private readonly own: OwnLeases;
+  private readonly runners = new Map<string, PackageRunner>();
+  private readonly lastRenewalMs = new Map<string, number>();
+  private leading = false;
+  private renewInFlight = false;
+  private planInFlight = false;
+  private lastRenewSentMs = -Infinity;
+  private lastPlanMs = -Infinity;
+  private reportedVersion = -1;
+  private runningVersion = 0;
+  private readonly resolved = new Map<number, readonly PackageSpec[]>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: PackageRuntimeOptions) {
+    this.book = new LeaseBook(options.timing);
+    this.own = new OwnLeases(options.timing);
+    this.now = options.nowMs ?? (() => performance.now());
+  }
+
+  start(): void {
+    this.ticker ??= setInterval(() => this.tick(), this.options.timing.tickMs);
+  }
+
+  stop(): void {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    for (const runner of this.runners.values()) runner.stop();
+    this.runners.clear();
+  }
+
+  private tick(): void {
+    const now = this.now();
+    const leading = this.options.driver.knownLeader === this.options.nodeId;
+    if (leading && !this.leading) this.book.tookLead(now);
+    this.leading = leading;
+    for (const renewal of this.options.state.config.takeRenewals()) {
+      this.lastRenewalMs.set(renewal.node, now);
+      if (leading) for (const pkg of renewal.packages) this.book.renewed(pkg, now);
+    }
+    this.revokeMoved();
+    this.reconcile(now);
+    this.maybeRenew(now);
+    if (leading) this.maybePlan(now);
+  }
+
+  /** A package that moved on or changed epoch loses its lease here at once. */
+  private revokeMoved(): void {
+    const assignments = this.options.state.config.assignments;
+    for (const [name, runner] of this.runners) {
+      const holder = assignments.get(name);
+      if (holder?.node !== this.options.nodeId || holder.epoch !== runner.epoch) this.own.revoke(name);
+    }
+  }
+
+  /** Runs exactly the packages this node holds under a valid lease in the current deployment. */
+  private reconcile(now: number): void {
+    const deployment = this.options.state.config.current;
+    const deployed = new Set(deployment?.packages ?? []);
+    const assignments = this.options.state.config.assignments;
+    for (const [name, runner] of this.runners) {
+      const holder = assignments.get(name);
+      const keep = deployed.has(name) && holder?.node === this.options.nodeId && holder.epoch === runner.epoch && runner.version === deployment?.version && this.own.valid(name, runner.epoch, now);
+      if (keep) continue;
+      runner.stop();
+      this.runners.delete(name);
+      this.options.log.info("package stopped here", { package: name, epoch: runner.epoch });
+    }
+    if (deployment === null) return;
+    for (const [name, holder] of assignments) {
+      if (holder.node !== this.options.nodeId || !deployed.has(name) || this.runners.has(name) || !this.own.valid(name, holder.epoch, now)) continue;
+      const runner = new PackageRunner({
+        nodeId: this.options.nodeId,
+        deployment,
+        packageName: name,
+        epoch: holder.epoch,
+        mayAct: () => this.mayAct(name, holder.epoch),
+        log: this.options.log,
+      });
+      this.runners.set(name, runner);
+      runner.start();
+      this.options.log.info("package started here", { package: name, epoch: holder.epoch, version: deployment.version });
+    }
+    this.runningVersion = deployment.version;
+  }
+
+  /** Checked before every action a package takes: the lease must be valid for the current epoch. */
+  mayAct(pkg: string, epoch: number): boolean {
+    const holder = this.options.state.config.assignments.get(pkg);
+    return holder?.node === this.options.nodeId && holder.epoch === epoch && this.own.valid(pkg, epoch, this.now());
+  }
+
+  private maybeRenew(now: number): void {
+    if (this.renewInFlight) return;
+    const mine = [...this.options.state.config.assignments].filter(([, h]) => h.node === this.options.nodeId).map(([name, h]) => ({ name, epoch: h.epoch }));
+    const due = mine.length > 0 ? now - this.lastRenewSentMs >= this.options.timing.renewEveryMs : this.reportedVersion !== this.runningVersion;
+    if (!due) return;
+    this.renewInFlight = true;
+    this.lastRenewSentMs = now;
+    const sentAtMs = now;
+    const runningVersion = this.runningVersion;
+    const data = encodeCommand({ kind: "config", op: { op: "renew", node: this.options.nodeId, runningVersion, packages: mine } });
+    this.options.group
+      .propose(data, this.options.timing.leaseMs)
+      .then(({ result }) => {
+        if (!result.ok) return;
+        this.reportedVersion = runningVersion;
+        const assignments = this.options.state.config.assignments;
+        for (const { name, epoch } of mine) {
+          const holder = assignments.get(name);
+          if (holder?.node === this.options.nodeId && holder.epoch === epoch) this.own.granted(name, epoch, sentAtMs);
+        }
+      })
+      .catch((error: unknown) => this.options.log.debug("lease renewal failed", { error }))
+      .finally(() => (this.renewInFlight = false));
+  }
+
+  private maybePlan(now: number): void {
+    if (this.planInFlight || now - this.lastPlanMs < this.options.timing.planEveryMs) return;
+    this.lastPlanMs = now;
+    const deployment = this.options.state.config.current;
+    const changes = planAssignments({
+      packages: deployment === null ? [] : this.packagesOf(deployment),
+      nodes: this.nodeViews(deployment, now),
+      current: this.options.state.config.assignments,
+      leaseHeld: (pkg) => this.book.held(pkg, now),
+      rebalanceMovesMax: this.options.timing.rebalanceMovesMax,
+    });
+    if (changes.length === 0) return;
+    this.planInFlight = true;
+    const data = encodeCommand({ kind: "config", op: { op: "assign", changes: changes.map(({ package: name, node, epoch }) => ({ package: name, node, epoch })) } });
+    this.options.log.info("packages reassigned", { changes });
+    this.options.group
+      .propose(data)
+      .catch((error: unknown) => this.options.log.warn("assignment not committed", { error }))
+      .finally(() => (this.planInFlight = false));
+  }
+
+  private packagesOf(deployment: Deployment): readonly PackageSpec[] {
+    let specs = this.resolved.get(deployment.version);
+    if (specs === undefined) {
+      const resolved = resolveTemplate(deployment.model, deployment.template);
+      specs = resolved.ok ? resolved.packages.map((p) => ({ name: p.name, weight: p.weight })) : [];
+      this.resolved.clear();
+      this.resolved.set(deployment.version, specs);
+    }
+    return specs;
+  }
+
+  /**
+   * The connected server's nodes that are members, in contact, and (if they hold packages)
+   * renewing: a node that is reachable but whose runtime stopped renewing gets no new work.
+   */
+  private nodeViews(deployment: Deployment | null, now: number): NodeView[] {
+    const { nodeId, transport, state, timing } = this.options;
+    const links = transport.stats();
+    const wallNow = Date.now();
+    const holding = new Set([...state.config.assignments.values()].map((h) => h.node));
+    return (deployment?.model.connectedServer?.nodes ?? []).map(({ id }) => {
+      if (id === nodeId) return { id, eligible: true };
+      const link = links.get(id);
+      const inContact = state.members.has(id) && link?.connected === true && link.lastContactMs !== null && wallNow - link.lastContactMs < timing.failureWindowMs;
+      const renewing = !holding.has(id) || now - (this.lastRenewalMs.get(id) ?? -Infinity) < timing.leaseMs;
+      return { id, eligible: inContact && renewing };
+    });
+  }
+
+  status(): { packages: PackageStatus[]; runningVersion: number } {
+    const now = this.now();
+    const packages = [...this.options.state.config.assignments]
+      .filter(([name]) => this.options.state.config.current?.packages.includes(name) ?? false)
+      .map(([name, holder]): PackageStatus => ({
+        name,
+        node: holder.node,
+        epoch: holder.epoch,
+        leaseLeftMs: holder.node === this.options.nodeId ? this.own.leftMs(name, holder.epoch, now) : this.leading ? this.book.leftMs(name, now) : null,
+        activeHere: this.runners.has(name),
+        scope: "ha",
+      }));
+    return { packages, runningVersion: this.runningVersion };
+  }
+
+  runnerStatus(): ReturnType<PackageRunner["status"]>[] {
+    return [...this.runners.values()].map((r) => r.status());
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * @module The replicated configuration: the model being edited (the draft), the history of
+ * deployments, which node holds each HA package (with its fencing epoch), and what version each
+ * node reports running. Deterministic: every node applies the same operations to the same result,
+ * so every node holds the same deployed version. Times come inside the operations (stamped by the
+ * proposer), never from the applier's clock.
+ *
+ * Durable form (written by `flush`, in the transaction that moves the applied index): the draft and
+ * the runtime part (holders, reports) as one JSON row each, rewritten only when they changed, and
+ * one row per deployment, written once. Lease renewals change only the small runtime row.
+ */
+import { assert } from "../assert.ts";
+import { configStateLimits } from "../constants.ts";
+import type { ConfigModel } from "../config/model/types.ts";
+import { parseModel } from "../config/model/parse-model.ts";
+import { resolveTemplate, validateDeployment } from "../config/model/resolve.ts";
+import type { SqlStatement } from "../storage/sql-writer.ts";
+
+export interface PackageAssignment {
+  readonly node: string | null;
+  /** Fencing token: +1 on every change of holder; a holder acts only under its own epoch. */
+  readonly epoch: number;
+}
+
+export interface Deployment {
+  readonly version: number;
+  /** Log index of the op that made it: how a proposer finds the version it created. */
+  readonly index: number;
+  readonly template: string;
+  readonly kind: "deploy" | "rollback";
+  /** For a rollback: the version whose configuration it deploys again. */
+  readonly rollbackOf: number | null;
+  readonly atMs: number;
+  readonly model: ConfigModel;
+  /** The HA packages this deployment activates, by name. */
+  readonly packages: readonly string[];
+}
+
+export interface NodeReport {
+  readonly runningVersion: number;
+  /** Log index of the report: how fresh it is, in the group's own time. */
+  readonly index: number;
+}
+
+/** Operations on the configuration, carried in log entries (command kind "config"). */
+export type ConfigOp =
+  /** `ifDraftIndex`: apply only if the draft was last written at that index (read-modify-write). */
+  | { readonly op: "put-model"; readonly document: unknown; readonly ifDraftIndex?: number }
+  | { readonly op: "deploy"; readonly template: string; readonly atMs: number }
+  | { readonly op: "rollback"; readonly version: number; readonly atMs: number }
+  | { readonly op: "assign"; readonly changes: ReadonlyArray<{ readonly package: string; readonly node: string | null; readonly epoch: number }> }
+  | { readonly op: "renew"; readonly node: string; readonly runningVersion: number; readonly packages: ReadonlyArray<{ readonly name: string; readonly epoch: number }> };
+
+/** A lease renewal that matched the current assignments, for the leader's lease book. */
+export interface RenewalEvent {
+  readonly node: string;
+  readonly packages: readonly string[];
+  readonly index: number;
+}
+
+export type ConfigApplyResult = { readonly ok: true; readonly version?: number } | { readonly ok: false; readonly error: string };
+
+const emptyModel: ConfigModel = { connectedServer: null, policies: [], packages: [], aspects: [], templates: [] };
+const upsertPart = "INSERT INTO config_state (part, document) VALUES (?, ?) ON CONFLICT(part) DO UPDATE SET document = excluded.document";
+const insertDeployment = "INSERT INTO config_deployments (version, document) VALUES (?, ?)";
+const pruneDeployments = "DELETE FROM config_deployments WHERE version < ?";
+
+/** The rows `load` reads back. */
+export interface ConfigRows {
+  readonly draft: string | null;
+  readonly runtime: string | null;
+  readonly deployments: readonly string[];
+}
+
+export class ConfigState {
+  private draftModel: ConfigModel = emptyModel;
+  /** Log index of the put-model that wrote the draft (0: never written). */
+  private draftIndexValue = 0;
+  private history: Deployment[] = [];
+  private readonly holders = new Map<string, PackageAssignment>();
+  private readonly reports = new Map<string, NodeReport>();
+  private renewals: RenewalEvent[] = [];
+  private draftDirty = false;
+  private runtimeDirty = false;
+  private deploymentsUnwritten: Deployment[] = [];
+  private lastIndex = 0;
+
+  get draft(): ConfigModel {
+    return this.draftModel;
+  }
+
+  get draftIndex(): number {
+    return this.draftIndexValue;
+  }
+
+  get deployments(): readonly Deployment[] {
+    return this.history;
+  }
+
+  get current(): Deployment | null {
+    return this.history.at(-1) ?? null;
+  }
+
+  get assignments(): ReadonlyMap<string, PackageAssignment> {
+    return this.holders;
+  }
+
+  get nodeReports(): ReadonlyMap<string, NodeReport> {
+    return this.reports;
+  }
+
+  /** Renewals applied since the last call (for the leader's lease book); bounded. */
+  takeRenewals(): RenewalEvent[] {
+    const taken = this.renewals;
+    this.renewals = [];
+    return taken;
+  }
+
+  apply(op: ConfigOp, index: number, memberIds: readonly string[]): ConfigApplyResult {
+    assert(index > this.lastIndex, `config ops apply in log order: ${index} after ${this.lastIndex}`);
+    this.lastIndex = index;
+    return this.applyOp(op, index, memberIds);
+  }
+
+  private applyOp(op: ConfigOp, index: number, memberIds: readonly string[]): ConfigApplyResult {
+    const malformed = checkOp(op);
+    if (malformed !== null) return { ok: false, error: `malformed config op: ${malformed}` };
+    switch (op.op) {
+      case "put-model": {
+        if (op.ifDraftIndex !== undefined && op.ifDraftIndex !== this.draftIndexValue) {
+          return { ok: false, error: `conflict: the draft changed (written at ${this.draftIndexValue}, expected ${op.ifDraftIndex})` };
+        }
+        const parsed = parseModel(op.document);
+        if (!parsed.ok) return { ok: false, error: `invalid model: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}` };
+        this.draftModel = parsed.model;
+        this.draftIndexValue = index;
+        this.draftDirty = true;
+        return { ok: true };
+      }
+      case "deploy":
+        return this.deploy({ model: this.draftModel, template: op.template, atMs: op.atMs, rollbackOf: null, index }, memberIds);
+      case "rollback": {
+        const target = this.history.find((d) => d.version === op.version);
+        if (target === undefined) return { ok: false, error: `no deployment version ${op.version} in the kept history` };
+        return this.deploy({ model: target.model, template: target.template, atMs: op.atMs, rollbackOf: target.version, index }, memberIds);
+      }
+      case "assign":
+        return this.assign(op.changes);
+      case "renew":
+        return this.renew(op, index);
+    }
+  }
+
+  private deploy(options: { model: ConfigModel; template: string; atMs: number; rollbackOf: number | null; index: number }, memberIds: readonly string[]): ConfigApplyResult {
+    const problems = validateDeployment(options.model, options.template, memberIds);
+    if (problems.length > 0) return { ok: false, error: `cannot deploy: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}` };
+    const resolved = resolveTemplate(options.model, options.template);
+    assert(resolved.ok, "a validated deployment resolves");
+    const version = (this.current?.version ?? 0) + 1;
+    const deployment: Deployment = {
+      version,
+      index: options.index,
+      template: options.template,
+      kind: options.rollbackOf === null ? "deploy" : "rollback",
+      rollbackOf: options.rollbackOf,
+      atMs: options.atMs,
+      model: options.model,
+      packages: resolved.packages.map((p) => p.name),
+    };
+    this.history.push(deployment);
+    this.deploymentsUnwritten.push(deployment);
+    if (this.history.length > configStateLimits.deploymentsKept) this.history = this.history.slice(-configStateLimits.deploymentsKept);
+    return { ok: true, version };
+  }
+
+  /** All or nothing: a change planned against an older state (wrong epoch) refuses the whole plan. */
+  private assign(changes: Extract<ConfigOp, { op: "assign" }>["changes"]): ConfigApplyResult {
+    for (const change of changes) {
+      const epoch = this.holders.get(change.package)?.epoch ?? 0;
+      if (change.epoch !== epoch + 1) return { ok: false, error: `stale plan: ${change.package} is at epoch ${epoch}, the plan says ${change.epoch}` };
+    }
+    for (const change of changes) this.holders.set(change.package, { node: change.node, epoch: change.epoch });
+    this.runtimeDirty = true;
+    return { ok: true };
+  }
+
+  /** Only packages the node holds under the epoch it names count: a stale holder renews nothing. */
+  private renew(op: Extract<ConfigOp, { op: "renew" }>, index: number): ConfigApplyResult {
+    const held = op.packages.filter((p) => {
+      const holder = this.holders.get(p.name);
+      return holder !== undefined && holder.node === op.node && holder.epoch === p.epoch;
+    });
+    this.reports.set(op.node, { runningVersion: op.runningVersion, index });
+    this.runtimeDirty = true;
+    this.renewals.push({ node: op.node, packages: held.map((p) => p.name), index });
+    if (this.renewals.length > configStateLimits.renewalEventsKept) this.renewals = this.renewals.slice(-configStateLimits.renewalEventsKept);
+    return { ok: true };
+  }
+
+  get unflushed(): boolean {
+    return this.draftDirty || this.runtimeDirty || this.deploymentsUnwritten.length > 0;
+  }
+
+  flush(out: SqlStatement[]): void {
+    if (this.draftDirty) out.push({ sql: upsertPart, args: ["draft", JSON.stringify({ index: this.draftIndexValue, model: this.draftModel })] });
+    if (this.runtimeDirty) out.push({ sql: upsertPart, args: ["runtime", JSON.stringify({ holders: [...this.holders], reports: [...this.reports] })] });
+    for (const deployment of this.deploymentsUnwritten) out.push({ sql: insertDeployment, args: [deployment.version, JSON.stringify(deployment)] });
+    if (this.deploymentsUnwritten.length > 0) out.push({ sql: pruneDeployments, args: [this.history[0]!.version] });
+    this.draftDirty = this.runtimeDirty = false;
+    this.deploymentsUnwritten = [];
+  }
+
+  /** Boot or snapshot restore: the state the rows describe. */
+  load(rows: ConfigRows): void {
+    this.renewals = [];
+    this.draftDirty = this.runtimeDirty = false;
+    this.deploymentsUnwritten = [];
+    this.holders.clear();
+    this.reports.clear();
+    const draft = rows.draft === null ? { index: 0, model: emptyModel } : (JSON.parse(rows.draft) as { index: number; model: ConfigModel });
+    this.draftModel = draft.model;
+    this.draftIndexValue = draft.index;
+    this.history = rows.deployments.map((d) => JSON.parse(d) as Deployment).sort((a, b) => a.version - b.version);
+    if (rows.runtime !== null) {
+      const runtime = JSON.parse(rows.runtime) as { holders: Array<[string, PackageAssignment]>; reports: Array<[string, NodeReport]> };
+      for (const [name, holder] of runtime.holders) this.holders.set(name, holder);
+      for (const [node, report] of runtime.reports) this.reports.set(node, report);
+    }
+  }
+
+  /** The rows that describe this state (snapshot images). */
+  toRows(): ConfigRows {
+    return {
+      draft: JSON.stringify({ index: this.draftIndexValue, model: this.draftModel }),
+      runtime: JSON.stringify({ holders: [...this.holders], reports: [...this.reports] }),
+      deployments: this.history.map((d) => JSON.stringify(d)),
+    };
+  }
+
+  /** After a snapshot restore: every row is written again (the caller deletes the old ones). */
+  markAllDirty(): void {
+    this.draftDirty = this.runtimeDirty = true;
+    this.deploymentsUnwritten = [...this.history];
+  }
+}
+
+const isName = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 256;
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Ops come from our own nodes, but a malformed one must fail the same way on every node rather than
+ * throw inside apply (which would stop every node at the same entry).
+ */
+function checkOp(op: ConfigOp): string | null {
+  switch (op.op) {
+    case "put-model":
+      return op.ifDraftIndex === undefined || isCount(op.ifDraftIndex) ? null : "ifDraftIndex must be a log index";
+    case "deploy":
+      return isName(op.template) && isCount(op.atMs) ? null : "deploy needs template and atMs";
+    case "rollback":
+      return isCount(op.version) && isCount(op.atMs) ? null : "rollback needs version and atMs";
+    case "assign":
+      return Array.isArray(op.changes) && op.changes.length <= configStateLimits.packagesPerOpMax && op.changes.every((c) => isName(c?.package) && (c.node === null || isName(c.node)) && isCount(c.epoch))
+        ? null
+        : "assign needs changes [{package, node, epoch}]";
+    case "renew":
+      return isName(op.node) && isCount(op.runningVersion) && Array.isArray(op.packages) && op.packages.length <= configStateLimits.packagesPerOpMax && op.packages.every((p) => isName(p?.name) && isCount(p.epoch))
+        ? null
+        : "renew needs node, runningVersion and packages [{name, epoch}]";
+  }
+}

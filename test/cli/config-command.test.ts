@@ -110,6 +110,43 @@ describe("opsconn config / deploy / rollback", () => {
     expect(unknown.stderr).toContain("no-such-template");
   }, 30_000);
 
+  test("objects one by one: create, read, update, delete; references and stale edits are refused", async () => {
+    const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${node.url}/api/v1/config${path}`, {
+        method,
+        headers: { authorization: `Bearer ${admin}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const policy = { name: "prom-metrics", type: "metric-listener", path: "prometheus", inputFormat: "json" };
+    expect((await api("POST", "/policies", policy)).status).toBe(201);
+    expect((await api("POST", "/policies", policy)).status).toBe(409);
+    const read = (await (await api("GET", "/policies/prom-metrics")).json()) as { name: string; unmatched: string };
+    expect(read).toMatchObject({ name: "prom-metrics", unmatched: "ignore" }); // defaults filled in
+    expect((await api("PUT", "/policies/prom-metrics", { ...policy, path: "prom" })).status).toBe(200);
+    expect(((await (await api("GET", "/policies/prom-metrics")).json()) as { path: string }).path).toBe("prom");
+    expect((await api("PUT", "/policies/nope", { ...policy, name: "nope" })).status).toBe(404);
+    expect((await api("PUT", "/policies/prom-metrics", { ...policy, name: "other" })).status).toBe(400);
+    // A listener path already taken by another event listener is one of the problems listed.
+    const clash = await api("POST", "/policies", { name: "second", type: "event-listener", path: "nagios", inputFormat: "xml" });
+    expect(clash.status).toBe(400);
+    expect(JSON.stringify(await clash.json())).toContain("path");
+    // A policy a package still uses cannot go.
+    const referenced = await api("DELETE", "/policies/nagios-events");
+    expect(referenced.status).toBe(400);
+    expect((await api("DELETE", "/policies/prom-metrics")).status).toBe(200);
+    expect((await api("GET", "/policies/prom-metrics")).status).toBe(404);
+    // A whole-model write based on an old draft index loses.
+    const current = await api("GET", "");
+    const index = Number(current.headers.get("x-opsconn-draft-index"));
+    const text = await current.text();
+    expect((await api("PUT", "", undefined, { "content-type": "application/json", "if-match": String(index - 1) })).status).toBe(400);
+    const stale = await fetch(`${node.url}/api/v1/config`, { method: "PUT", body: text, headers: { authorization: `Bearer ${admin}`, "content-type": "application/json", "if-match": String(index - 1) } });
+    expect(stale.status).toBe(409);
+    const fresh = await fetch(`${node.url}/api/v1/config`, { method: "PUT", body: text, headers: { authorization: `Bearer ${admin}`, "content-type": "application/json", "if-match": String(index) } });
+    expect(fresh.status).toBe(200);
+    expect((await api("GET", "/connected-server")).status).toBe(200);
+  }, 30_000);
+
   test("configuration needs the admin token", async () => {
     const denied = await run(["config", "get"], reader);
     expect(denied.exitCode).toBe(1);

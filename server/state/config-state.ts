@@ -46,9 +46,14 @@ export interface NodeReport {
 export type ConfigOp =
   /** `ifDraftIndex`: apply only if the draft was last written at that index (read-modify-write). */
   | { readonly op: "put-model"; readonly document: unknown; readonly ifDraftIndex?: number }
-  | { readonly op: "deploy"; readonly template: string; readonly atMs: number }
+  /** `ifDraftIndex`: deploy only the draft that was validated (the one written at that index). */
+  | { readonly op: "deploy"; readonly template: string; readonly atMs: number; readonly ifDraftIndex?: number }
   | { readonly op: "rollback"; readonly version: number; readonly atMs: number }
-  | { readonly op: "assign"; readonly changes: ReadonlyArray<{ readonly package: string; readonly node: string | null; readonly epoch: number }> }
+  /**
+   * `basisIndex`: the applied index the leader's lease book reflected when it planned. A package
+   * whose holder renewed after it may not be moved by this plan (the book did not see that lease).
+   */
+  | { readonly op: "assign"; readonly basisIndex: number; readonly changes: ReadonlyArray<{ readonly package: string; readonly node: string | null; readonly epoch: number }> }
   | { readonly op: "renew"; readonly node: string; readonly runningVersion: number; readonly packages: ReadonlyArray<{ readonly name: string; readonly epoch: number }> };
 
 /** A lease renewal that matched the current assignments, for the leader's lease book. */
@@ -78,6 +83,8 @@ export class ConfigState {
   private draftIndexValue = 0;
   private history: Deployment[] = [];
   private readonly holders = new Map<string, PackageAssignment>();
+  /** Package → log index of its holder's last renewal that matched. */
+  private readonly renewedAt = new Map<string, number>();
   private readonly reports = new Map<string, NodeReport>();
   private renewals: RenewalEvent[] = [];
   private draftDirty = false;
@@ -138,6 +145,9 @@ export class ConfigState {
         return { ok: true };
       }
       case "deploy":
+        if (op.ifDraftIndex !== undefined && op.ifDraftIndex !== this.draftIndexValue) {
+          return { ok: false, error: `conflict: the draft changed since it was validated (written at ${this.draftIndexValue}, expected ${op.ifDraftIndex})` };
+        }
         return this.deploy({ model: this.draftModel, template: op.template, atMs: op.atMs, rollbackOf: null, index }, memberIds);
       case "rollback": {
         const target = this.history.find((d) => d.version === op.version);
@@ -145,7 +155,7 @@ export class ConfigState {
         return this.deploy({ model: target.model, template: target.template, atMs: op.atMs, rollbackOf: target.version, index }, memberIds);
       }
       case "assign":
-        return this.assign(op.changes);
+        return this.assign(op);
       case "renew":
         return this.renew(op, index);
     }
@@ -174,12 +184,17 @@ export class ConfigState {
   }
 
   /** All or nothing: a change planned against an older state (wrong epoch) refuses the whole plan. */
-  private assign(changes: Extract<ConfigOp, { op: "assign" }>["changes"]): ConfigApplyResult {
-    for (const change of changes) {
-      const epoch = this.holders.get(change.package)?.epoch ?? 0;
+  private assign(op: Extract<ConfigOp, { op: "assign" }>): ConfigApplyResult {
+    for (const change of op.changes) {
+      const holder = this.holders.get(change.package);
+      const epoch = holder?.epoch ?? 0;
       if (change.epoch !== epoch + 1) return { ok: false, error: `stale plan: ${change.package} is at epoch ${epoch}, the plan says ${change.epoch}` };
+      const renewed = this.renewedAt.get(change.package) ?? 0;
+      if (holder?.node != null && renewed > op.basisIndex) {
+        return { ok: false, error: `stale plan: ${change.package} was renewed by ${holder.node} at ${renewed}, after the plan's basis ${op.basisIndex}` };
+      }
     }
-    for (const change of changes) this.holders.set(change.package, { node: change.node, epoch: change.epoch });
+    for (const change of op.changes) this.holders.set(change.package, { node: change.node, epoch: change.epoch });
     this.runtimeDirty = true;
     return { ok: true };
   }
@@ -190,6 +205,7 @@ export class ConfigState {
       const holder = this.holders.get(p.name);
       return holder !== undefined && holder.node === op.node && holder.epoch === p.epoch;
     });
+    for (const p of held) this.renewedAt.set(p.name, index);
     this.reports.set(op.node, { runningVersion: op.runningVersion, index });
     this.runtimeDirty = true;
     this.renewals.push({ node: op.node, packages: held.map((p) => p.name), index });
@@ -203,7 +219,7 @@ export class ConfigState {
 
   flush(out: SqlStatement[]): void {
     if (this.draftDirty) out.push({ sql: upsertPart, args: ["draft", JSON.stringify({ index: this.draftIndexValue, model: this.draftModel })] });
-    if (this.runtimeDirty) out.push({ sql: upsertPart, args: ["runtime", JSON.stringify({ holders: [...this.holders], reports: [...this.reports] })] });
+    if (this.runtimeDirty) out.push({ sql: upsertPart, args: ["runtime", this.runtimeDocument()] });
     for (const deployment of this.deploymentsUnwritten) out.push({ sql: insertDeployment, args: [deployment.version, JSON.stringify(deployment)] });
     if (this.deploymentsUnwritten.length > 0) out.push({ sql: pruneDeployments, args: [this.history[0]!.version] });
     this.draftDirty = this.runtimeDirty = false;
@@ -217,14 +233,16 @@ export class ConfigState {
     this.deploymentsUnwritten = [];
     this.holders.clear();
     this.reports.clear();
+    this.renewedAt.clear();
     const draft = rows.draft === null ? { index: 0, model: emptyModel } : (JSON.parse(rows.draft) as { index: number; model: ConfigModel });
     this.draftModel = draft.model;
     this.draftIndexValue = draft.index;
     this.history = rows.deployments.map((d) => JSON.parse(d) as Deployment).sort((a, b) => a.version - b.version);
     if (rows.runtime !== null) {
-      const runtime = JSON.parse(rows.runtime) as { holders: Array<[string, PackageAssignment]>; reports: Array<[string, NodeReport]> };
+      const runtime = JSON.parse(rows.runtime) as { holders: Array<[string, PackageAssignment]>; reports: Array<[string, NodeReport]>; renewedAt: Array<[string, number]> };
       for (const [name, holder] of runtime.holders) this.holders.set(name, holder);
       for (const [node, report] of runtime.reports) this.reports.set(node, report);
+      for (const [name, index] of runtime.renewedAt) this.renewedAt.set(name, index);
     }
   }
 
@@ -232,9 +250,13 @@ export class ConfigState {
   toRows(): ConfigRows {
     return {
       draft: JSON.stringify({ index: this.draftIndexValue, model: this.draftModel }),
-      runtime: JSON.stringify({ holders: [...this.holders], reports: [...this.reports] }),
+      runtime: this.runtimeDocument(),
       deployments: this.history.map((d) => JSON.stringify(d)),
     };
+  }
+
+  private runtimeDocument(): string {
+    return JSON.stringify({ holders: [...this.holders], reports: [...this.reports], renewedAt: [...this.renewedAt] });
   }
 
   /** After a snapshot restore: every row is written again (the caller deletes the old ones). */
@@ -256,13 +278,13 @@ function checkOp(op: ConfigOp): string | null {
     case "put-model":
       return op.ifDraftIndex === undefined || isCount(op.ifDraftIndex) ? null : "ifDraftIndex must be a log index";
     case "deploy":
-      return isName(op.template) && isCount(op.atMs) ? null : "deploy needs template and atMs";
+      return isName(op.template) && isCount(op.atMs) && (op.ifDraftIndex === undefined || isCount(op.ifDraftIndex)) ? null : "deploy needs template and atMs";
     case "rollback":
       return isCount(op.version) && isCount(op.atMs) ? null : "rollback needs version and atMs";
     case "assign":
-      return Array.isArray(op.changes) && op.changes.length <= configStateLimits.packagesPerOpMax && op.changes.every((c) => isName(c?.package) && (c.node === null || isName(c.node)) && isCount(c.epoch))
+      return isCount(op.basisIndex) && Array.isArray(op.changes) && op.changes.length <= configStateLimits.packagesPerOpMax && op.changes.every((c) => isName(c?.package) && (c.node === null || isName(c.node)) && isCount(c.epoch))
         ? null
-        : "assign needs changes [{package, node, epoch}]";
+        : "assign needs basisIndex and changes [{package, node, epoch}]";
     case "renew":
       return isName(op.node) && isCount(op.runningVersion) && Array.isArray(op.packages) && op.packages.length <= configStateLimits.packagesPerOpMax && op.packages.every((p) => isName(p?.name) && isCount(p.epoch))
         ? null

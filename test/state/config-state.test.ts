@@ -72,19 +72,43 @@ describe("ConfigState", () => {
 
   test("assignments move only with the next epoch, all or nothing (fencing)", () => {
     const { state, results } = applied([
-      { op: "assign", changes: [{ package: "a", node: "n1", epoch: 1 }, { package: "b", node: "n2", epoch: 1 }] },
-      { op: "assign", changes: [{ package: "a", node: "n2", epoch: 2 }, { package: "b", node: "n1", epoch: 1 }] },
-      { op: "assign", changes: [{ package: "a", node: null, epoch: 2 }] },
+      { op: "assign", basisIndex: 0, changes: [{ package: "a", node: "n1", epoch: 1 }, { package: "b", node: "n2", epoch: 1 }] },
+      { op: "assign", basisIndex: 0, changes: [{ package: "a", node: "n2", epoch: 2 }, { package: "b", node: "n1", epoch: 1 }] },
+      { op: "assign", basisIndex: 0, changes: [{ package: "a", node: null, epoch: 2 }] },
     ]);
     expect(results.map((r) => r.ok)).toEqual([true, false, true]);
     expect(Object.fromEntries(state.assignments)).toEqual({ a: { node: null, epoch: 2 }, b: { node: "n2", epoch: 1 } });
   });
 
+  test("a plan may not move a package whose holder renewed after the plan's basis", () => {
+    const { state, results } = applied([
+      { op: "assign", basisIndex: 0, changes: [{ package: "a", node: "n1", epoch: 1 }] },
+      { op: "renew", node: "n1", runningVersion: 1, packages: [{ name: "a", epoch: 1 }] },
+      // Planned at basis 1: the leader's book had not seen the renewal at 2.
+      { op: "assign", basisIndex: 1, changes: [{ package: "a", node: "n2", epoch: 2 }] },
+      { op: "assign", basisIndex: 3, changes: [{ package: "a", node: "n2", epoch: 2 }] },
+    ]);
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+    expect(!results[2]!.ok && results[2]!.error).toContain("renewed by n1 at 2");
+    expect(state.assignments.get("a")).toEqual({ node: "n2", epoch: 2 });
+  });
+
+  test("deploy with ifDraftIndex deploys only the draft that was validated", () => {
+    const { state, results } = applied([
+      { op: "put-model", document: model },
+      { op: "put-model", document: model },
+      { op: "deploy", template: "tpl", atMs: 1, ifDraftIndex: 1 },
+      { op: "deploy", template: "tpl", atMs: 1, ifDraftIndex: 2 },
+    ]);
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+    expect(state.deployments.length).toBe(1);
+  });
+
   test("a renewal counts only for packages the node holds at the epoch it names", () => {
     const { state } = applied([
-      { op: "assign", changes: [{ package: "a", node: "n1", epoch: 1 }, { package: "b", node: "n2", epoch: 1 }] },
+      { op: "assign", basisIndex: 0, changes: [{ package: "a", node: "n1", epoch: 1 }, { package: "b", node: "n2", epoch: 1 }] },
       { op: "renew", node: "n1", runningVersion: 4, packages: [{ name: "a", epoch: 1 }, { name: "b", epoch: 1 }, { name: "c", epoch: 1 }] },
-      { op: "assign", changes: [{ package: "a", node: "n2", epoch: 2 }] },
+      { op: "assign", basisIndex: 2, changes: [{ package: "a", node: "n2", epoch: 2 }] },
       { op: "renew", node: "n1", runningVersion: 4, packages: [{ name: "a", epoch: 1 }] },
     ]);
     expect(state.takeRenewals()).toEqual([
@@ -97,7 +121,7 @@ describe("ConfigState", () => {
 
   test("malformed ops fail the same way everywhere instead of throwing", () => {
     const state = new ConfigState();
-    const bad = [{ op: "assign", changes: [{ package: 7 }] }, { op: "renew", node: "n1" }, { op: "deploy" }, { op: "rollback", version: "x" }] as unknown as ConfigOp[];
+    const bad = [{ op: "assign", basisIndex: 0, changes: [{ package: 7 }] }, { op: "renew", node: "n1" }, { op: "deploy" }, { op: "rollback", version: "x" }] as unknown as ConfigOp[];
     bad.forEach((op, i) => expect(state.apply(op, i + 1, members).ok).toBe(false));
   });
 });
@@ -110,7 +134,7 @@ describe("ConfigState durable form", () => {
     const ops: ConfigOp[] = [
       { op: "put-model", document: model },
       { op: "deploy", template: "tpl", atMs: 10 },
-      { op: "assign", changes: [{ package: "pkg-a", node: "n1", epoch: 1 }] },
+      { op: "assign", basisIndex: 0, changes: [{ package: "pkg-a", node: "n1", epoch: 1 }] },
       { op: "renew", node: "n1", runningVersion: 1, packages: [{ name: "pkg-a", epoch: 1 }] },
     ];
     state.apply([1, 2].map((index) => ({ index, term: 1, type: "normal" as const, data: encodeCommand({ kind: "member-set", nodeId: `n${index}`, address: `h:${index}` }) })));

@@ -7,8 +7,9 @@
  * holder's own, and a package handed on only after the leader's view expired is never acted on by
  * two nodes at once (the holder stopped first), even when a partition hides the holder.
  *
- * A new leader knows nothing of when renewals were applied before its term: it treats every
- * package as held for one full lease from the moment it took over.
+ * Every node keeps the book (it records renewals as it applies them), so a new leader already knows
+ * the leases once it has applied everything committed before its term. What a node applied before
+ * it started is unknown: every package counts as held for one full lease from the start.
  */
 import { assert } from "../../assert.ts";
 
@@ -27,10 +28,9 @@ export class LeaseBook {
     assert(timing.leaseMs > 0 && timing.marginMs >= 0, "lease timing must be positive");
   }
 
-  /** On taking the lead: any package may be held by someone for one more lease. */
-  tookLead(nowMs: number): void {
-    this.heldUntilMs.clear();
-    this.anyHeldUntilMs = nowMs + this.timing.leaseMs + this.timing.marginMs;
+  /** At start: renewals applied before are unknown, so any package may be held for one more lease. */
+  assumeAllHeld(nowMs: number): void {
+    this.anyHeldUntilMs = Math.max(this.anyHeldUntilMs, nowMs + this.timing.leaseMs + this.timing.marginMs);
   }
 
   /** A renewal by the current holder of `pkg` was applied now. */

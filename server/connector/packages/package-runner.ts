@@ -1,7 +1,8 @@
 /**
  * @module One HA package running on this node under one epoch of one deployment: it starts the
- * package's pull policies (listener policies are served by the HTTP layer and check the same
- * `mayAct` before taking work). A new epoch or deployment version means a new runner.
+ * package's pull policies. (Listener policies have no work here yet: the event listener, issue 6,
+ * will take their input and must check the same `mayAct`.) A new epoch or deployment version means
+ * a new runner.
  */
 import type { Logger } from "../../log/logger.ts";
 import type { Deployment } from "../../state/config-state.ts";

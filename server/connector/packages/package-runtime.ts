@@ -19,6 +19,8 @@ import { encodeCommand } from "../../state/command-codec.ts";
 import { resolveTemplate } from "../../config/model/resolve.ts";
 import { planAssignments, type NodeView, type PackageSpec } from "./assignment.ts";
 import { LeaseBook, OwnLeases, type LeaseTiming } from "./leases.ts";
+import { AssertionError } from "../../assert.ts";
+import { configStateLimits } from "../../constants.ts";
 import { PackageRunner } from "./package-runner.ts";
 
 export interface PackageTiming extends LeaseTiming {
@@ -59,6 +61,8 @@ export class PackageRuntime {
   private readonly runners = new Map<string, PackageRunner>();
   private readonly lastRenewalMs = new Map<string, number>();
   private leading = false;
+  /** Log index of this node's first entry as leader: it plans only once that is applied. */
+  private leadStartIndex = Infinity;
   private renewInFlight = false;
   private planInFlight = false;
   private lastRenewSentMs = -Infinity;
@@ -75,6 +79,7 @@ export class PackageRuntime {
   }
 
   start(): void {
+    this.book.assumeAllHeld(this.now());
     this.ticker ??= setInterval(() => this.tick(), this.options.timing.tickMs);
   }
 
@@ -88,16 +93,20 @@ export class PackageRuntime {
   private tick(): void {
     const now = this.now();
     const leading = this.options.driver.knownLeader === this.options.nodeId;
-    if (leading && !this.leading) this.book.tookLead(now);
+    // A new leader's no-op is its first entry; once applied, so is everything committed before its
+    // term, and with it every renewal its book must know.
+    if (leading && !this.leading) this.leadStartIndex = this.options.driver.status().lastIndex;
     this.leading = leading;
+    // Every node keeps the book, recording renewals as it applies them (here, a tick later: later is
+    // the safe side), so a new leader needs no blanket wait (leases.ts).
     for (const renewal of this.options.state.config.takeRenewals()) {
       this.lastRenewalMs.set(renewal.node, now);
-      if (leading) for (const pkg of renewal.packages) this.book.renewed(pkg, now);
+      for (const pkg of renewal.packages) this.book.renewed(pkg, now);
     }
     this.revokeMoved();
     this.reconcile(now);
     this.maybeRenew(now);
-    if (leading) this.maybePlan(now);
+    if (leading && this.options.state.applied >= this.leadStartIndex) this.maybePlan(now);
   }
 
   /** A package that moved on or changed epoch loses its lease here at once. */
@@ -156,10 +165,15 @@ export class PackageRuntime {
     const sentAtMs = now;
     const runningVersion = this.runningVersion;
     const data = encodeCommand({ kind: "config", op: { op: "renew", node: this.options.nodeId, runningVersion, packages: mine } });
-    this.options.group
+    const { group } = this.options;
+    group
       .propose(data, this.options.timing.leaseMs)
-      .then(({ result }) => {
+      .then(async ({ index, result }) => {
         if (!result.ok) return;
+        // The leader applied it; this node's state may lag (a restart, a healed partition). Read the
+        // assignments only at or past the renewal: a (node, epoch) pair holds over one stretch of
+        // the log, so if it still holds here it held when the renewal applied.
+        await group.waitApplied(index, this.options.timing.leaseMs);
         this.reportedVersion = runningVersion;
         const assignments = this.options.state.config.assignments;
         for (const { name, epoch } of mine) {
@@ -167,7 +181,10 @@ export class PackageRuntime {
           if (holder?.node === this.options.nodeId && holder.epoch === epoch) this.own.granted(name, epoch, sentAtMs);
         }
       })
-      .catch((error: unknown) => this.options.log.debug("lease renewal failed", { error }))
+      .catch((error: unknown) => {
+        if (error instanceof AssertionError) throw error;
+        this.options.log.debug("lease renewal failed", { error });
+      })
       .finally(() => (this.renewInFlight = false));
   }
 
@@ -175,20 +192,31 @@ export class PackageRuntime {
     if (this.planInFlight || now - this.lastPlanMs < this.options.timing.planEveryMs) return;
     this.lastPlanMs = now;
     const deployment = this.options.state.config.current;
-    const changes = planAssignments({
+    const basisIndex = this.options.state.applied;
+    const planned = planAssignments({
       packages: deployment === null ? [] : this.packagesOf(deployment),
       nodes: this.nodeViews(deployment, now),
       current: this.options.state.config.assignments,
       leaseHeld: (pkg) => this.book.held(pkg, now),
       rebalanceMovesMax: this.options.timing.rebalanceMovesMax,
     });
-    if (changes.length === 0) return;
+    if (planned.length === 0) return;
+    // A plan too large for one op goes in slices; the rest is planned again next time.
+    const changes = planned.slice(0, configStateLimits.packagesPerOpMax);
     this.planInFlight = true;
-    const data = encodeCommand({ kind: "config", op: { op: "assign", changes: changes.map(({ package: name, node, epoch }) => ({ package: name, node, epoch })) } });
-    this.options.log.info("packages reassigned", { changes });
-    this.options.group
+    const data = encodeCommand({ kind: "config", op: { op: "assign", basisIndex, changes: changes.map(({ package: name, node, epoch }) => ({ package: name, node, epoch })) } });
+    // Only here, only as leader: a plan is never retried or forwarded to another leader, whose book
+    // it does not reflect (the state machine also refuses it if a lease was renewed since basisIndex).
+    this.options.driver
       .propose(data)
-      .catch((error: unknown) => this.options.log.warn("assignment not committed", { error }))
+      .then((result) => {
+        if (result.ok) this.options.log.info("packages reassigned", { changes, basisIndex });
+        else this.options.log.warn("plan refused", { error: result.error });
+      })
+      .catch((error: unknown) => {
+        if (error instanceof AssertionError) throw error;
+        this.options.log.warn("plan not committed", { error });
+      })
       .finally(() => (this.planInFlight = false));
   }
 

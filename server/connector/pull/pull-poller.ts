@@ -72,7 +72,8 @@ export class PullPoller {
       const body = await response.text();
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       this.lastError = null;
-      this.context.onData?.(body, this.policy);
+      // The fetch may have outlived the lease: hand nothing on unless it is still valid.
+      if (this.context.mayAct()) this.context.onData?.(body, this.policy);
     } catch (error) {
       this.failures++;
       this.lastError = (error as Error).message;

@@ -52,6 +52,7 @@ export function configRoutes(deps: ConfigDeps): Hono {
     const imported = importModelText(await c.req.text(), format);
     if (!imported.ok) return invalid(c, imported.problems);
     const ifMatch = c.req.header("if-match");
+    if (ifMatch !== undefined && !/^\d{1,15}$/.test(ifMatch)) throw new HTTPException(400, { message: `if-match: must be a draft index (x-opsconn-draft-index of a GET), got '${ifMatch}'` });
     const op: ConfigOp = { op: "put-model", document: modelDocument(imported.model), ...(ifMatch === undefined ? {} : { ifDraftIndex: Number(ifMatch) }) };
     return propose(c, group(), op, (index) => c.json({ draftIndex: index }, 200));
   });
@@ -87,7 +88,7 @@ export function configRoutes(deps: ConfigDeps): Hono {
     await barrier(c, g);
     const problems = validateDeployment(config().draft, body.template, g.members().map((m) => m.id));
     if (problems.length > 0) return invalid(c, problems);
-    return propose(c, g, { op: "deploy", template: body.template, atMs: now() }, (_index, version) => c.json({ version, template: body.template }, 201), deps.state);
+    return propose(c, g, { op: "deploy", template: body.template, atMs: now(), ifDraftIndex: config().draftIndex }, (_index, version) => c.json({ version, template: body.template }, 201), deps.state);
   });
 
   routes.post("/api/v1/config/rollback", async (c) => {
@@ -173,7 +174,7 @@ async function propose(c: Context, group: Group, op: ConfigOp, done: (index: num
       await group.waitApplied(index);
       return done(index, state.config.deployments.find((d) => d.index === index)?.version);
     }
-    const status = result.error.startsWith("conflict") ? 409 : 400;
+    const status = result.error.startsWith("conflict") ? 409 : result.error.startsWith("no deployment version") ? 404 : 400;
     return c.json(errorBody(status, result.error), status);
   } catch (error) {
     return groupErrorResponse(c, error);

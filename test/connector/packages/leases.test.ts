@@ -31,7 +31,7 @@ describe("OwnLeases (the holder)", () => {
 describe("LeaseBook (the leader)", () => {
   test("a renewal applied at t keeps the package held until t + lease + margin", () => {
     const book = new LeaseBook(timing);
-    book.tookLead(0);
+    book.assumeAllHeld(0);
     book.renewed("p", 1000);
     expect(book.held("p", 1599)).toBe(true);
     expect(book.held("p", 1600)).toBe(false);
@@ -40,7 +40,7 @@ describe("LeaseBook (the leader)", () => {
 
   test("a new leader treats every package as held for one full lease", () => {
     const book = new LeaseBook(timing);
-    book.tookLead(5000);
+    book.assumeAllHeld(5000);
     expect(book.held("never-renewed", 5599)).toBe(true);
     expect(book.held("never-renewed", 5600)).toBe(false);
   });
@@ -51,7 +51,7 @@ describe("LeaseBook (the leader)", () => {
     for (const [sentAt, appliedAt] of [[0, 0], [0, 1], [100, 450], [1000, 5000]] as const) {
       const own = new OwnLeases(timing);
       const book = new LeaseBook(timing);
-      book.tookLead(-10_000);
+      book.assumeAllHeld(-10_000);
       own.granted("p", 1, sentAt);
       book.renewed("p", appliedAt);
       for (let t = sentAt; t < appliedAt + 1000; t += 7) if (own.valid("p", 1, t)) expect(book.held("p", t)).toBe(true);

@@ -1,0 +1,236 @@
+/**
+ * @module The event policy engine: one inbound record (an `<event_data>` event via `recordOf`, or a
+ * record `mapJson` made from JSON) and one validated policy in, one outcome out: an OprEvent to send,
+ * suppressed, or ignored. Rules run in order and the first whose condition matches wins (REFERENCE
+ * "Inbound: REST Web Service Listener policies"). Pure: no I/O, and the clock comes in as `nowMs`,
+ * so every node of the HA group turns the same input into the same event.
+ *
+ * How an event is built, lowest precedence first:
+ *  1. the record's own fields (see `fromRecord` for how event_data fields land on OprEvent fields);
+ *  2. the policy's `defaults`, only where the record left a field empty;
+ *  3. the winning rule's `set`, which overrides;
+ *  4. `severity_map.SOURCE` entries (defaults and set merged, set winning) translate the resulting
+ *     severity; then severity, state, time_created and title get their guaranteed values.
+ * Setting keys are OprEvent field names, `custom_attributes.NAME` or `severity_map.SOURCE`;
+ * string values are templates over the input record (`${labels.instance}`).
+ */
+import { assert, unreachable } from "../../assert.ts";
+import type { Condition, Policy, Rule, ScalarValue } from "../../config/model/types.ts";
+import { configLimits } from "../../constants.ts";
+import { isEventState, isSeverity, oprTextFields, type InboundEvent, type OprEvent, type OprTextField } from "../events/event-record.ts";
+import { substitute, textOf, valueAt } from "./json-mapping.ts";
+
+export type Outcome = { readonly kind: "send"; readonly event: OprEvent; readonly rule: string | null } | { readonly kind: "suppressed"; readonly rule: string | null } | { readonly kind: "ignored" };
+
+/** Hints taken from one record: OMi resolves a handful, never hundreds. */
+export const relatedCiHintsMax = 64;
+export const untitled = "(no title)";
+
+const attributePrefix = "custom_attributes.";
+const severityMapPrefix = "severity_map.";
+/** event_data fields with no OprEvent counterpart, kept as custom attributes of the same name. */
+const keptAsAttributes = ["eti", "source_ci", "source_event_id", "source_event_url"] as const;
+/** Decimal notation only: "0x10", "Infinity" and "" are text, not numbers. */
+const numericPattern = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** The record the engine evaluates for an XML event: fields by name, `custom_attributes.NAME` reachable. */
+export function recordOf(event: InboundEvent): Record<string, unknown> {
+  const record: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(event)) {
+    if (name !== "custom_attributes" && typeof value === "string") record[name] = value;
+  }
+  // Null prototype, like the parsers build it: attribute names are untrusted input.
+  record.custom_attributes = Object.assign(Object.create(null) as Record<string, string>, event.custom_attributes);
+  return record;
+}
+
+/** Runs a validated policy over one record. */
+export function evaluate(policy: Policy, record: Record<string, unknown>, options: { readonly nowMs: number }): Outcome {
+  assert(Number.isFinite(options.nowMs), "nowMs is a finite time");
+  assert(policy.rules.length <= configLimits.rulesPerPolicyMax, "a validated policy has bounded rules");
+  const regexes = regexesOf(policy);
+  const rule = policy.rules.find((r) => r.if === undefined || matches(r.if, record, { regexes, depth: 1 }));
+  if (rule !== undefined) {
+    switch (rule.action) {
+      case "send":
+        return { kind: "send", event: buildEvent(policy, record, { rule, nowMs: options.nowMs }), rule: rule.name };
+      case "suppress":
+        return { kind: "suppressed", rule: rule.name };
+      default:
+        return unreachable(rule.action);
+    }
+  }
+  switch (policy.unmatched) {
+    case "send":
+      return { kind: "send", event: buildEvent(policy, record, { rule: null, nowMs: options.nowMs }), rule: null };
+    case "ignore":
+      return { kind: "ignored" };
+    default:
+      return unreachable(policy.unmatched);
+  }
+}
+
+/** Why a `defaults`/`set` key means nothing to the engine (which ignores it), or null when it is one. */
+export function settingKeyProblem(key: string): string | null {
+  if (key.startsWith(attributePrefix) || key.startsWith(severityMapPrefix) || key === "related_ci_hints" || isTextField(key)) return null;
+  return `is not an event field (${oprTextFields.join(", ")}, related_ci_hints), custom_attributes.NAME or severity_map.SOURCE`;
+}
+
+// ---- conditions ----
+
+/** Compiled once per policy object: a policy is immutable, and a new deployment brings new objects. */
+const regexCache = new WeakMap<Policy, Map<string, RegExp>>();
+
+function regexesOf(policy: Policy): Map<string, RegExp> {
+  let regexes = regexCache.get(policy);
+  if (regexes === undefined) {
+    regexes = new Map();
+    regexCache.set(policy, regexes);
+  }
+  return regexes;
+}
+
+interface MatchContext {
+  readonly regexes: Map<string, RegExp>;
+  readonly depth: number;
+}
+
+function matches(condition: Condition, record: Record<string, unknown>, context: MatchContext): boolean {
+  assert(context.depth <= configLimits.conditionDepthMax, "validated conditions nest within the limit");
+  const inner: MatchContext = { regexes: context.regexes, depth: context.depth + 1 };
+  if ("and" in condition) return condition.and.every((c) => matches(c, record, inner));
+  if ("or" in condition) return condition.or.some((c) => matches(c, record, inner));
+  if ("not" in condition) return !matches(condition.not, record, inner);
+  const value = valueAt(record, condition.field);
+  // JSON null counts as absent: webhooks write null for a field they do not set.
+  if ("exists" in condition) return (value !== undefined && value !== null) === condition.exists;
+  // Structures, null and missing fields match no comparison: there is no one text or number to compare.
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") return false;
+  if ("equals" in condition) return scalarEquals(value, condition.equals);
+  if ("regex" in condition) return compiled(context.regexes, condition.regex).test(String(value));
+  const number = numberOf(value);
+  if (number === null) return false;
+  if ("gt" in condition) return number > condition.gt;
+  if ("gte" in condition) return number >= condition.gte;
+  if ("lt" in condition) return number < condition.lt;
+  if ("lte" in condition) return number <= condition.lte;
+  return unreachable(condition);
+}
+
+/** Numbers compare numerically when both sides are numeric ("5.0" equals 5); otherwise as text. */
+function scalarEquals(value: string | number | boolean, operand: string | number | boolean): boolean {
+  const left = numberOf(value);
+  const right = numberOf(operand);
+  if (left !== null && right !== null) return left === right;
+  return String(value) === String(operand);
+}
+
+function numberOf(value: string | number | boolean): number | null {
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
+  if (typeof value === "string" && numericPattern.test(value.trim())) return Number(value);
+  return null;
+}
+
+function compiled(regexes: Map<string, RegExp>, source: string): RegExp {
+  let regex = regexes.get(source);
+  if (regex === undefined) {
+    // parseModel compiled it once already; no flags, so test() keeps no lastIndex state.
+    regex = new RegExp(source);
+    regexes.set(source, regex);
+  }
+  return regex;
+}
+
+// ---- building the event ----
+
+/** An event under construction; "" means "not set", as in OprEvent. */
+interface Draft {
+  readonly fields: Record<OprTextField, string>;
+  hints: string[];
+  readonly attributes: Record<string, string>;
+  /** Source severity → OMi severity. */
+  readonly severityMap: Map<string, string>;
+}
+
+function buildEvent(policy: Policy, record: Record<string, unknown>, options: { rule: Rule | null; nowMs: number }): OprEvent {
+  const draft = fromRecord(record);
+  applySettings(draft, policy.defaults, record, false);
+  if (options.rule?.set !== undefined) applySettings(draft, options.rule.set, record, true);
+  const { fields } = draft;
+  const severity = (draft.severityMap.get(fields.severity) ?? fields.severity).trim().toLowerCase();
+  const state = fields.state.trim().toLowerCase();
+  const event: OprEvent = {
+    ...fields,
+    title: fields.title === "" ? untitled : fields.title,
+    severity: isSeverity(severity) ? severity : "unknown",
+    state: isEventState(state) ? state : "open",
+    time_created: fields.time_created === "" ? new Date(options.nowMs).toISOString() : fields.time_created,
+    related_ci_hints: draft.hints,
+    custom_attributes: draft.attributes,
+  };
+  assert(event.title !== "" && isSeverity(event.severity) && isEventState(event.state), "an outgoing event has a title, a severity and a state");
+  return event;
+}
+
+/**
+ * The record's own fields. OprEvent field names are taken as they are; event_data fields map as:
+ * omi_event_key → key and subcomponent → object (when the record has no key/object of its own),
+ * node → related_ci_hints (after any hints the record carries), eti, source_ci, source_event_id and
+ * source_event_url → custom attributes of the same name (an explicit custom attribute wins), and
+ * the record's custom_attributes → custom attributes. Scalars become text; structures are skipped.
+ */
+function fromRecord(record: Record<string, unknown>): Draft {
+  const fields = Object.fromEntries(oprTextFields.map((f) => [f, scalarText(record[f])])) as Record<OprTextField, string>;
+  if (fields.key === "") fields.key = scalarText(valueAt(record, "omi_event_key"));
+  if (fields.object === "") fields.object = scalarText(valueAt(record, "subcomponent"));
+  const attributes = Object.create(null) as Record<string, string>;
+  const given = valueAt(record, "custom_attributes");
+  // An inbound object's size is bounded by the request body limit, not counted here.
+  if (typeof given === "object" && given !== null && !Array.isArray(given)) {
+    for (const [name, value] of Object.entries(given)) if (scalarText(value) !== "") attributes[name] = scalarText(value);
+  }
+  for (const name of keptAsAttributes) {
+    const value = scalarText(valueAt(record, name));
+    if (value !== "" && !Object.hasOwn(attributes, name)) attributes[name] = value;
+  }
+  return { fields, hints: hintsOf(record), attributes, severityMap: new Map() };
+}
+
+function hintsOf(record: Record<string, unknown>): string[] {
+  const given = valueAt(record, "related_ci_hints");
+  const list = Array.isArray(given) ? given.slice(0, relatedCiHintsMax) : [given];
+  const hints = list.map(scalarText).filter((hint) => hint !== "");
+  const node = scalarText(valueAt(record, "node"));
+  if (node !== "" && !hints.includes(node) && hints.length < relatedCiHintsMax) hints.push(node);
+  return hints;
+}
+
+/** Text of a scalar; "" for anything else (missing, null, objects, arrays). */
+function scalarText(value: unknown): string {
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? textOf(value) : "";
+}
+
+/** Applies `defaults` (override false: only where the draft is empty) or a rule's `set` (override true). */
+function applySettings(draft: Draft, settings: Readonly<Record<string, ScalarValue>>, record: Record<string, unknown>, override: boolean): void {
+  const entries = Object.entries(settings);
+  assert(entries.length <= configLimits.mapEntriesMax, "a validated settings map is bounded");
+  for (const [key, setting] of entries) {
+    const value = typeof setting === "number" ? String(setting) : substitute(setting, record);
+    if (key.startsWith(severityMapPrefix)) {
+      // Not a field but a translation, so `set` entries join the defaults' (replacing one per source).
+      draft.severityMap.set(key.slice(severityMapPrefix.length), value);
+    } else if (key.startsWith(attributePrefix)) {
+      const name = key.slice(attributePrefix.length);
+      if (override || !Object.hasOwn(draft.attributes, name)) draft.attributes[name] = value;
+    } else if (key === "related_ci_hints") {
+      if (override || draft.hints.length === 0) draft.hints = value === "" ? [] : [value];
+    } else if (isTextField(key)) {
+      if (override || draft.fields[key] === "") draft.fields[key] = value;
+    }
+    // Any other key names nothing the engine knows; settingKeyProblem lets a validator report it.
+  }
+}
+
+function isTextField(key: string): key is OprTextField {
+  return (oprTextFields as readonly string[]).includes(key);
+}

@@ -319,3 +319,29 @@ export const packageTiming = {
 
 assert(packageTiming.renewEveryMs * 3 <= packageTiming.leaseMs, "a lease outlives two lost renewals");
 assert(packageTiming.tickMs <= packageTiming.renewEveryMs && packageTiming.tickMs <= packageTiming.planEveryMs, "the runtime ticks at least as often as it renews and plans");
+
+/**
+ * Inbound XML (server/connector/events/xml-reader.ts, event-xml.ts). Request bodies are untrusted:
+ * the reader refuses DTDs outright (so no entity expansion: no billion laughs, no external
+ * entities), and these bounds keep its time and memory linear in a body the HTTP layer already capped.
+ */
+export const xmlLimits = {
+  /** UTF-8 bytes of one document: the HTTP body limit. */
+  inputBytesMax: 16 * 1024 * 1024,
+  /** Open elements at once; a valid event batch needs 5 (list, event, custom_attributes, custom_attribute, name). */
+  depthMax: 32,
+  elementsMax: 200_000,
+  attributesPerElementMax: 64,
+  /** Characters of one element or attribute name. */
+  nameCharsMax: 256,
+  /** UTF-8 bytes of decoded character data directly inside one element (and of one attribute value). */
+  elementTextBytesMax: 1024 * 1024,
+  /** `<event_data>` elements in one request. */
+  eventsPerRequestMax: 10_000,
+} as const;
+
+assert(xmlLimits.inputBytesMax <= httpLimits.bodyBytesMax, "an XML limit above the body limit could never be reached");
+assert(xmlLimits.elementTextBytesMax <= xmlLimits.inputBytesMax, "one element's text cannot exceed the document");
+assert(xmlLimits.depthMax >= 5, "a batch with custom attributes nests 5 deep");
+// A full batch with every event_data field (15 text fields + custom_attributes) must be readable.
+assert(1 + xmlLimits.eventsPerRequestMax * (1 + 16) <= xmlLimits.elementsMax, "a full batch must fit the element limit");

@@ -6,6 +6,7 @@
 import { runNode, nodeHelp } from "./cli/node-command.ts";
 import { runCluster, clusterHelp } from "./cli/cluster-command.ts";
 import { configHelp, deployHelp, rollbackHelp, runConfig, runDeploy, runRollback } from "./cli/config-command.ts";
+import { omiSimHelp, runOmiSim } from "./cli/omi-sim-command.ts";
 import { UsageError, exitCodes, topHelp } from "./cli/usage.ts";
 import { version } from "./version.ts";
 
@@ -17,6 +18,7 @@ const commands: Record<string, { run: Command; help: string }> = {
   config: { run: runConfig, help: configHelp },
   deploy: { run: runDeploy, help: deployHelp },
   rollback: { run: runRollback, help: rollbackHelp },
+  "omi-sim": { run: runOmiSim, help: omiSimHelp },
   version: { run: async () => (console.log(`opsconn ${version} (bun ${Bun.version})`), 0), help: "Usage: opsconn version\n" },
 };
 

@@ -20,6 +20,7 @@ Commands:
   config     apply or get the configuration model (policies, packages, aspects, templates)
   deploy     deploy a management template to the group (a new version)
   rollback   deploy an earlier version again
+  omi-sim    run an OMi receiver simulator (event web service) for demos and tests
   version    print the version
   help       show this help, or 'opsconn help <command>'
 

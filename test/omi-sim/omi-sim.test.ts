@@ -1,0 +1,116 @@
+/** The OMi receiver simulator in-process, on a real libSQL file (server/omi-sim). */
+import { afterAll, beforeEach, describe, expect, test } from "bun:test";
+import { SimStore, closeKeyRegex } from "../../server/omi-sim/sim-store.ts";
+import { createSimApp } from "../../server/omi-sim/sim-app.ts";
+import { writeOmiEventList } from "../../server/connector/events/omi-xml.ts";
+import type { OprEvent } from "../../server/connector/events/event-record.ts";
+import { cleanupAll, tempDir } from "../support/node-process.ts";
+
+afterAll(cleanupAll);
+
+const path = "/opr-web/rest/9.10/event_list";
+let store: SimStore;
+let app: ReturnType<typeof createSimApp>;
+beforeEach(async () => {
+  store = await SimStore.open(tempDir());
+  app = createSimApp(store, { nowMs: () => Date.parse("2026-11-24T10:00:00Z") });
+});
+
+const event = (fields: Partial<OprEvent>): OprEvent => ({ title: "t", severity: "warning", state: "open", related_ci_hints: [], custom_attributes: {}, ...fields }) as OprEvent;
+const postJson = (body: unknown) => app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const list = async () => ((await (await app.request(`${path}?format=json`)).json()) as { event_list: Array<OprEvent & { id: string }> }).event_list;
+
+describe("omi-sim event web service", () => {
+  test("one event or a list, XML or JSON; GET lists them", async () => {
+    const xml = writeOmiEventList([event({ title: "disk full", key: "db1:disk" }), event({ title: "cpu high", key: "db1:cpu" })]);
+    const posted = await app.request(path, { method: "POST", headers: { "content-type": "text/xml" }, body: xml });
+    expect(posted.status).toBe(200);
+    expect(((await posted.json()) as { ids: string[] }).ids).toEqual(["omi-1", "omi-2"]);
+    expect((await postJson({ event: event({ title: "third" }) })).status).toBe(200);
+    expect((await list()).map((e) => e.title)).toEqual(["disk full", "cpu high", "third"]);
+    const asXml = await app.request(path);
+    expect(asXml.headers.get("content-type")).toContain("xml");
+    expect(await asXml.text()).toContain("<title>disk full</title>");
+  });
+
+  test("an event with the key of an active event is merged: duplicate_count grows, same id", async () => {
+    await postJson({ event_list: [event({ title: "a", key: "k1" })] });
+    const again = await postJson({ event_list: [event({ title: "a (again)", key: "k1" }), event({ title: "a (third)", key: "k1" })] });
+    expect(((await again.json()) as { ids: string[] }).ids).toEqual(["omi-1", "omi-1"]);
+    const events = await list();
+    expect(events.length).toBe(1);
+    expect(events[0]).toMatchObject({ id: "omi-1", title: "a (third)", duplicate_count: 2 });
+    expect(await store.stats()).toMatchObject({ deliveries: 2, eventsDelivered: 3, events: 1, duplicateCount: 2 });
+  });
+
+  test("a close key pattern closes the matching active events; a closed event's key starts afresh", async () => {
+    await postJson([event({ title: "down", key: "web1:http:down" }), event({ title: "down2", key: "web2:http:down" }), event({ title: "other", key: "db1:x" })]);
+    await postJson({ event: event({ title: "up", key: "web1:http:up", close_key_pattern: "web<*>:http:down" }) });
+    const byKey = Object.fromEntries((await list()).map((e) => [e.key, e.state]));
+    expect(byKey).toEqual({ "web1:http:down": "closed", "web2:http:down": "closed", "db1:x": "open", "web1:http:up": "open" });
+    await postJson({ event: event({ title: "down again", key: "web1:http:down" }) });
+    expect((await list()).filter((e) => e.key === "web1:http:down").length).toBe(2);
+    expect(closeKeyRegex("a.b<*>").test("a.bxyz")).toBe(true);
+    expect(closeKeyRegex("a.b<*>").test("aXbxyz")).toBe(false);
+  });
+
+  test("fault modes: fail is a 500, down a 503 closing the connection, slow delays; nothing is stored meanwhile", async () => {
+    for (const [mode, status] of [["fail", 500], ["down", 503]] as const) {
+      await app.request("/omi-sim/faults", { method: "POST", body: JSON.stringify({ mode }), headers: { "content-type": "application/json" } });
+      const refused = await postJson({ event: event({}) });
+      expect(refused.status).toBe(status);
+    }
+    await app.request("/omi-sim/faults", { method: "POST", body: JSON.stringify({ mode: "slow", delayMs: 150 }), headers: { "content-type": "application/json" } });
+    const started = performance.now();
+    expect((await postJson({ event: event({}) })).status).toBe(200);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    await app.request("/omi-sim/faults", { method: "POST", body: JSON.stringify({ mode: "ok" }), headers: { "content-type": "application/json" } });
+    expect((await store.stats()).deliveries).toBe(1);
+    expect((await app.request("/omi-sim/faults", { method: "POST", body: JSON.stringify({ mode: "sideways" }), headers: { "content-type": "application/json" } })).status).toBe(400);
+  });
+
+  test("operator changes are applied and listed for back-sync", async () => {
+    await postJson({ event: event({ title: "x", key: "k" }) });
+    const changed = await app.request("/omi-sim/events/omi-1/change", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ state: "closed", assigned_user: "ops" }) });
+    expect(changed.status).toBe(200);
+    expect(await changed.json()).toMatchObject({ state: "closed", custom_attributes: { assigned_user: "ops" } });
+    const changes = (await (await app.request("/omi-sim/changes?after=0")).json()) as { changes: Array<{ eventId: string; change: object }> };
+    expect(changes.changes).toEqual([{ seq: 1, eventId: "omi-1", at: "2026-11-24T10:00:00.000Z", change: { state: "closed", assigned_user: "ops" } }] as never);
+    expect((await app.request("/omi-sim/events/nope/change", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(404);
+    expect((await app.request("/omi-sim/events/omi-1/change", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ colour: "red" }) })).status).toBe(400);
+  });
+
+  test("bad input is a 400 naming the problem and stores nothing", async () => {
+    for (const [type, body] of [["application/json", "{"], ["application/json", JSON.stringify({ event: { severity: "major" } })], ["text/xml", "<event_list><event><title>x</title>"], ["text/xml", '<!DOCTYPE x [<!ENTITY a "b">]><event><title>&a;</title></event>']] as const) {
+      const res = await app.request(path, { method: "POST", headers: { "content-type": type }, body });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message.length).toBeGreaterThan(0);
+    }
+    expect((await store.stats()).deliveries).toBe(0);
+  });
+});
+
+describe("opsconn omi-sim (the command)", () => {
+  test("serves on the port it prints, keeps its data across restarts, stops on SIGTERM", async () => {
+    const { bunPath, repoRoot } = await import("../support/node-process.ts");
+    const dir = tempDir();
+    const start = async () => {
+      const proc = Bun.spawn([bunPath, "server/main.ts", "omi-sim", "--port", "0", "--data", dir], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });
+      const reader = proc.stdout.getReader();
+      const { value } = await reader.read();
+      reader.releaseLock();
+      const url = (JSON.parse(new TextDecoder().decode(value).split("\n")[0]!) as { url: string }).url;
+      return { proc, url };
+    };
+    let sim = await start();
+    const posted = await fetch(`${sim.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ event: { title: "hello", key: "k" } }) });
+    expect(posted.status).toBe(200);
+    sim.proc.kill("SIGTERM");
+    expect(await sim.proc.exited).toBe(0);
+    sim = await start();
+    const stats = (await (await fetch(`${sim.url}/omi-sim/stats`)).json()) as { events: number; deliveries: number };
+    expect(stats).toMatchObject({ events: 1, deliveries: 1 });
+    sim.proc.kill("SIGTERM");
+    expect(await sim.proc.exited).toBe(0);
+  }, 20_000);
+});

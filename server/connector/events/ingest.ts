@@ -1,0 +1,115 @@
+/**
+ * @module From one listener request to the events its policy sends: the body is parsed by the
+ * policy's input format (XML `<event_data>`, JSON with the same fields, or JSON through the policy's
+ * generic mapping), each record runs through the policy engine, and every resulting event is checked.
+ * All or nothing: one bad record refuses the whole request with a 4xx naming it, so a batch is never
+ * half-accepted. Pure; the HTTP layer maps the status and commits the events.
+ */
+import type { Policy } from "../../config/model/types.ts";
+import { xmlLimits } from "../../constants.ts";
+import { parseEventData, isIsoDateTime } from "./event-xml.ts";
+import type { OprEvent } from "./event-record.ts";
+import { evaluate, recordOf } from "../policies/policy-engine.ts";
+import { mapJson } from "../policies/json-mapping.ts";
+
+export type IngestResult =
+  | { readonly ok: true; readonly events: OprEvent[]; readonly suppressed: number; readonly ignored: number }
+  | { readonly ok: false; readonly status: 400 | 415; readonly error: string };
+
+/** JSON nesting accepted from a source (a deep document is a parser-stack attack, not an event). */
+const jsonDepthMax = 64;
+/** Longest field OMi gets from us; a longer one is refused rather than cut silently. */
+const fieldCharsMax = 64 * 1024;
+const customAttributesMax = 256;
+
+export function ingest(policy: Policy, request: { readonly contentType: string; readonly body: string }, options: { readonly nowMs: number }): IngestResult {
+  const records = recordsOf(policy, request);
+  if (!records.ok) return records;
+  if (records.records.length > xmlLimits.eventsPerRequestMax) return refuse(400, `${records.records.length} events in one request; at most ${xmlLimits.eventsPerRequestMax}`);
+  const events: OprEvent[] = [];
+  let suppressed = 0;
+  let ignored = 0;
+  for (const [i, record] of records.records.entries()) {
+    const outcome = evaluate(policy, record, options);
+    if (outcome.kind === "suppressed") suppressed++;
+    else if (outcome.kind === "ignored") ignored++;
+    else {
+      const problem = eventProblem(outcome.event);
+      if (problem !== null) return refuse(400, `event ${i + 1}: ${problem}; nothing was accepted`);
+      events.push(outcome.event);
+    }
+  }
+  return { ok: true, events, suppressed, ignored };
+}
+
+function recordsOf(policy: Policy, request: { readonly contentType: string; readonly body: string }): { ok: true; records: Record<string, unknown>[] } | Extract<IngestResult, { ok: false }> {
+  const type = request.contentType.split(";")[0]!.trim().toLowerCase();
+  const isXml = type === "text/xml" || type === "application/xml";
+  const isJson = type === "application/json";
+  if (!isXml && !isJson) return refuse(415, `content-type '${type || "(none)"}' is not accepted; policy '${policy.name}' takes ${policy.inputFormat === "xml" ? "text/xml or application/xml" : "application/json"}`);
+  if ((policy.inputFormat === "xml") !== isXml) return refuse(415, `policy '${policy.name}' takes ${policy.inputFormat.toUpperCase()}, not ${type}`);
+  if (isXml) {
+    const parsed = parseEventData(request.body);
+    return parsed.ok ? { ok: true, records: parsed.events.map(recordOf) } : refuse(400, `malformed event XML: ${parsed.error}`);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(request.body);
+  } catch (error) {
+    return refuse(400, `malformed JSON: ${(error as Error).message}`);
+  }
+  if (depthOf(document, jsonDepthMax + 1) > jsonDepthMax) return refuse(400, `JSON nested deeper than ${jsonDepthMax} levels`);
+  if (policy.mapping !== undefined) {
+    const mapped = mapJson(document, policy.mapping);
+    return mapped.ok ? { ok: true, records: mapped.records } : refuse(400, `the policy's mapping cannot read this document: ${mapped.error}`);
+  }
+  return jsonEvents(document);
+}
+
+/** Without a mapping: one event object, an array of them, or `{ "event_data": [...] }`, with event_data's fields. */
+function jsonEvents(document: unknown): { ok: true; records: Record<string, unknown>[] } | Extract<IngestResult, { ok: false }> {
+  const list = Array.isArray(document) ? document : isObject(document) && Array.isArray(document["event_data"]) ? document["event_data"] : [document];
+  if (list.length === 0) return refuse(400, "no events in the request");
+  const records: Record<string, unknown>[] = [];
+  for (const [i, item] of list.entries()) {
+    if (!isObject(item)) return refuse(400, `event ${i + 1}: must be a JSON object`);
+    for (const [field, value] of Object.entries(item)) {
+      if (field === "custom_attributes") {
+        if (!isObject(value) || Object.values(value).some((v) => typeof v !== "string")) return refuse(400, `event ${i + 1}: custom_attributes must map names to strings`);
+      } else if (typeof value !== "string") return refuse(400, `event ${i + 1}: field ${field} must be a string`);
+    }
+    records.push({ ...item, custom_attributes: Object.assign(Object.create(null) as Record<string, string>, item["custom_attributes"] ?? {}) });
+  }
+  return { ok: true, records };
+}
+
+/** What OMi would refuse or we would silently damage. */
+function eventProblem(event: OprEvent): string | null {
+  if (event.time_created !== "" && !isIsoDateTime(event.time_created)) return `time_created '${event.time_created.slice(0, 64)}' is not an ISO-8601 date-time`;
+  for (const [field, value] of Object.entries(event)) {
+    if (typeof value === "string" && value.length > fieldCharsMax) return `field ${field} is longer than ${fieldCharsMax} characters`;
+  }
+  if (Object.keys(event.custom_attributes).length > customAttributesMax) return `more than ${customAttributesMax} custom attributes`;
+  return null;
+}
+
+function depthOf(value: unknown, limit: number): number {
+  // Iterative, so a hostile document cannot overflow this function's own stack either.
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    if (typeof node === "object" && node !== null) for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function refuse(status: 400 | 415, error: string): Extract<IngestResult, { ok: false }> {
+  return { ok: false, status, error };
+}

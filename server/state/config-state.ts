@@ -239,10 +239,10 @@ export class ConfigState {
     this.draftIndexValue = draft.index;
     this.history = rows.deployments.map((d) => JSON.parse(d) as Deployment).sort((a, b) => a.version - b.version);
     if (rows.runtime !== null) {
-      const runtime = JSON.parse(rows.runtime) as { holders: Array<[string, PackageAssignment]>; reports: Array<[string, NodeReport]>; renewedAt: Array<[string, number]> };
+      const runtime = JSON.parse(rows.runtime) as { holders: Array<[string, PackageAssignment]>; reports: Array<[string, NodeReport]>; renewedAt?: Array<[string, number]> };
       for (const [name, holder] of runtime.holders) this.holders.set(name, holder);
       for (const [node, report] of runtime.reports) this.reports.set(node, report);
-      for (const [name, index] of runtime.renewedAt) this.renewedAt.set(name, index);
+      for (const [name, index] of runtime.renewedAt ?? []) this.renewedAt.set(name, index);
     }
   }
 

@@ -3,6 +3,8 @@
  * leader, dropped, lost); 504 means "may or may not be applied" and tells the client so.
  */
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { Group } from "../node/group.ts";
 import { MembershipError, NotLeaderError, ProposalDroppedError, ProposalLostError, ProposalOutcomeUnknownError } from "../node/driver-errors.ts";
 import { errorBody } from "./errors.ts";
 
@@ -14,4 +16,11 @@ export function groupErrorResponse(c: Context, error: unknown): Response {
   if (error instanceof ProposalOutcomeUnknownError) return c.json(errorBody(504, `outcome unknown: ${error.message}`, { retry: false }), 504);
   if (error instanceof MembershipError) return c.json(errorBody(504, error.message, { retry: false }), 504);
   throw error;
+}
+
+/** The running group, or a 503 while the node starts or stops (routes get the group lazily). */
+export function runningGroup(getGroup: () => Group | null): Group {
+  const running = getGroup();
+  if (running === null) throw new HTTPException(503, { message: "node is starting or stopping" });
+  return running;
 }

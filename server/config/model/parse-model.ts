@@ -607,36 +607,46 @@ function parseSyncItems(r: Report, value: unknown, site: Site): SyncItem[] | und
 }
 
 function parseAspects(r: Report, value: unknown, site: Site, packageNames: ReadonlySet<string> | null): Aspect[] | undefined {
-  const names = new Map<string, number>();
-  return list(r, value, site, { min: 0, max: configLimits.aspectsMax }, (v, s, position) => {
-    const o = record(r, v, s, aspectKeys);
-    if (o === undefined) return undefined;
-    const as = named(s, "aspect", o.name);
-    const before = r.count;
-    const name = take<string>(r, o, as, "name", checkName, true);
-    if (name !== undefined) unique(r, names, name, at(as, "name"), { what: "aspect name", list: "aspects", position });
-    const description = take<string>(r, o, as, "description", checkDescription, false);
-    take(r, o, as, "ciType", exactly(aspectCiType), true);
-    const packages = required(r, o, as, "packages", (pv, s) => references(r, pv, s, { kind: "package", known: packageNames }));
-    if (r.count !== before) return undefined;
-    return { name, ...(description === undefined ? {} : { description }), ciType: aspectCiType, packages } as Aspect;
-  });
+  return parseGroupings(r, value, site, { kind: "aspect", list: "aspects", keys: aspectKeys, max: configLimits.aspectsMax, ciType: aspectCiType, members: "packages", memberKind: "package", known: packageNames }) as
+    | Aspect[]
+    | undefined;
 }
 
 function parseTemplates(r: Report, value: unknown, site: Site, aspectNames: ReadonlySet<string> | null): ManagementTemplate[] | undefined {
+  return parseGroupings(r, value, site, { kind: "template", list: "templates", keys: templateKeys, max: configLimits.templatesMax, ciType: templateCiType, members: "aspects", memberKind: "aspect", known: aspectNames }) as
+    | ManagementTemplate[]
+    | undefined;
+}
+
+/** Aspects and templates have one shape: a named set of references, for one fixed CI type. */
+function parseGroupings(
+  r: Report,
+  value: unknown,
+  site: Site,
+  shape: {
+    readonly kind: string;
+    readonly list: string;
+    readonly keys: readonly string[];
+    readonly max: number;
+    readonly ciType: string;
+    readonly members: string;
+    readonly memberKind: string;
+    readonly known: ReadonlySet<string> | null;
+  },
+): object[] | undefined {
   const names = new Map<string, number>();
-  return list(r, value, site, { min: 0, max: configLimits.templatesMax }, (v, s, position) => {
-    const o = record(r, v, s, templateKeys);
+  return list(r, value, site, { min: 0, max: shape.max }, (v, s, position) => {
+    const o = record(r, v, s, shape.keys);
     if (o === undefined) return undefined;
-    const ts = named(s, "template", o.name);
+    const gs = named(s, shape.kind, o.name);
     const before = r.count;
-    const name = take<string>(r, o, ts, "name", checkName, true);
-    if (name !== undefined) unique(r, names, name, at(ts, "name"), { what: "template name", list: "templates", position });
-    const description = take<string>(r, o, ts, "description", checkDescription, false);
-    take(r, o, ts, "ciType", exactly(templateCiType), true);
-    const aspects = required(r, o, ts, "aspects", (av, s) => references(r, av, s, { kind: "aspect", known: aspectNames }));
+    const name = take<string>(r, o, gs, "name", checkName, true);
+    if (name !== undefined) unique(r, names, name, at(gs, "name"), { what: `${shape.kind} name`, list: shape.list, position });
+    const description = take<string>(r, o, gs, "description", checkDescription, false);
+    take(r, o, gs, "ciType", exactly(shape.ciType), true);
+    const members = required(r, o, gs, shape.members, (mv, ms) => references(r, mv, ms, { kind: shape.memberKind, known: shape.known }));
     if (r.count !== before) return undefined;
-    return { name, ...(description === undefined ? {} : { description }), ciType: templateCiType, aspects } as ManagementTemplate;
+    return { name, ...(description === undefined ? {} : { description }), ciType: shape.ciType, [shape.members]: members };
   });
 }
 

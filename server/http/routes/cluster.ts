@@ -7,7 +7,7 @@ import { Hono, type Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Group } from "../../node/group.ts";
 import { isAddress } from "../../config/node-config.ts";
-import { groupErrorResponse } from "../group-errors.ts";
+import { groupErrorResponse, runningGroup } from "../group-errors.ts";
 import { errorBody } from "../errors.ts";
 
 const relayedHeader = "x-opsconn-relayed";
@@ -21,11 +21,7 @@ export interface PeerHttp {
 
 export function clusterRoutes(getGroup: () => Group | null, peerHttp: PeerHttp): Hono {
   const routes = new Hono();
-  const group = () => {
-    const running = getGroup();
-    if (running === null) throw new HTTPException(503, { message: "node is starting or stopping" });
-    return running;
-  };
+  const group = () => runningGroup(getGroup);
 
   routes.get("/api/v1/cluster/nodes", (c) => c.json({ nodes: group().members(), leader: group().leader()?.id ?? null }));
 

@@ -18,7 +18,7 @@ import { modelDocument, parseModel } from "../../config/model/parse-model.ts";
 import { modelApiVersion } from "../../config/model/types.ts";
 import { exportModel, importModelText } from "../../config/model/model-text.ts";
 import { validateDeployment } from "../../config/model/resolve.ts";
-import { groupErrorResponse } from "../group-errors.ts";
+import { groupErrorResponse, runningGroup } from "../group-errors.ts";
 import { errorBody } from "../errors.ts";
 
 export interface ConfigDeps {
@@ -33,11 +33,7 @@ type Kind = keyof typeof kinds;
 
 export function configRoutes(deps: ConfigDeps): Hono {
   const routes = new Hono();
-  const group = () => {
-    const running = deps.group();
-    if (running === null) throw new HTTPException(503, { message: "node is starting or stopping" });
-    return running;
-  };
+  const group = () => runningGroup(deps.group);
   const config = () => deps.state.config;
   const now = deps.nowMs ?? (() => Date.now());
 

@@ -10,7 +10,7 @@ import type { Group } from "../../node/group.ts";
 import type { ReplicatedState } from "../../state/replicated-state.ts";
 import { encodeCommand, type KvItem } from "../../state/command-codec.ts";
 import { kvLimits } from "../../constants.ts";
-import { groupErrorResponse } from "../group-errors.ts";
+import { groupErrorResponse, runningGroup } from "../group-errors.ts";
 import { errorBody } from "../errors.ts";
 
 export interface KvDeps {
@@ -23,11 +23,7 @@ const utf8 = new TextEncoder();
 
 export function kvRoutes(deps: KvDeps): Hono {
   const routes = new Hono();
-  const group = () => {
-    const running = deps.group();
-    if (running === null) throw new HTTPException(503, { message: "node is starting or stopping" });
-    return running;
-  };
+  const group = () => runningGroup(deps.group);
 
   routes.put(`${prefix}*`, async (c) => {
     const key = keyOf(c);

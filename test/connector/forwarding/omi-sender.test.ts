@@ -1,0 +1,58 @@
+/** Sending batches to OMi, against the OMi receiver simulator on a real socket (server/connector/forwarding/omi-sender.ts). */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Server } from "bun";
+import { retryDelayMs, sendToOmi, type OmiTarget } from "../../../server/connector/forwarding/omi-sender.ts";
+import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
+import { SimStore } from "../../../server/omi-sim/sim-store.ts";
+import { createSimApp } from "../../../server/omi-sim/sim-app.ts";
+import { cleanupAll, tempDir } from "../../support/node-process.ts";
+
+let server: Server<unknown>;
+let store: SimStore;
+let target: OmiTarget;
+const seenAuth: string[] = [];
+
+beforeAll(async () => {
+  store = await SimStore.open(tempDir());
+  const app = createSimApp(store);
+  server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (request) => (seenAuth.push(request.headers.get("authorization") ?? ""), app.fetch(request)) });
+  target = { baseUrl: `http://127.0.0.1:${server.port}/`, user: "admin", password: "secret", timeoutMs: 2_000 };
+});
+afterAll(() => {
+  server.stop(true);
+  store.close();
+  cleanupAll();
+});
+
+const events = (n: number): OprEvent[] => Array.from({ length: n }, (_, i) => ({ ...emptyOprEvent(), title: `event ${i}`, severity: "major", state: "open", key: `k${i}` }));
+const fault = (mode: string) => fetch(`http://127.0.0.1:${server.port}/omi-sim/faults`, { method: "POST", body: JSON.stringify({ mode, delayMs: 500 }), headers: { "content-type": "application/json" } });
+
+describe("sendToOmi", () => {
+  test("a batch is delivered as one OMi event list, with basic auth", async () => {
+    expect(await sendToOmi(target, events(3))).toEqual({ kind: "delivered", status: 200 });
+    expect(await store.stats()).toMatchObject({ deliveries: 1, eventsDelivered: 3, events: 3 });
+    expect(seenAuth.at(-1)).toBe(`Basic ${Buffer.from("admin:secret").toString("base64")}`);
+  });
+
+  test("OMi failing, down, slow past the timeout, or unreachable: retry; a refusal (4xx): do not", async () => {
+    await fault("fail");
+    expect((await sendToOmi(target, events(1))).kind).toBe("retry");
+    await fault("down");
+    expect((await sendToOmi(target, events(1))).kind).toBe("retry");
+    await fault("slow");
+    expect(await sendToOmi({ ...target, timeoutMs: 100 }, events(1))).toMatchObject({ kind: "retry" });
+    await fault("ok");
+    expect((await sendToOmi({ ...target, baseUrl: "http://127.0.0.1:9" }, events(1))).kind).toBe("retry");
+    const refused = await sendToOmi({ ...target, baseUrl: `${target.baseUrl}wrong-prefix` }, events(1));
+    expect(refused).toMatchObject({ kind: "refused", status: 404 });
+  });
+});
+
+describe("retryDelayMs", () => {
+  test("full jitter under an exponential ceiling, capped", () => {
+    const backoff = { baseMs: 100, maxMs: 5_000 };
+    expect([1, 2, 3, 4, 10].map((a) => retryDelayMs(a, backoff, () => 0.999999))).toEqual([99, 199, 399, 799, 4999]);
+    expect(retryDelayMs(3, backoff, () => 0)).toBe(0);
+    expect(retryDelayMs(1000, backoff, () => 0.5)).toBe(2500);
+  });
+});

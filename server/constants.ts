@@ -345,3 +345,26 @@ assert(xmlLimits.elementTextBytesMax <= xmlLimits.inputBytesMax, "one element's 
 assert(xmlLimits.depthMax >= 5, "a batch with custom attributes nests 5 deep");
 // A full batch with every event_data field (15 text fields + custom_attributes) must be readable.
 assert(1 + xmlLimits.eventsPerRequestMax * (1 + 16) <= xmlLimits.elementsMax, "a full batch must fit the element limit");
+
+/** The replicated event outbox (server/state/outbox.ts). */
+export const outboxLimits = {
+  /**
+   * Undelivered events one package may hold while OMi is unreachable (the disk budget, in events):
+   * past it, new events are refused (503, retry) rather than dropped; status alarms near it.
+   */
+  eventsPerPackageMax: 1_000_000,
+  /** Idempotency keys and source_event_ids remembered (the dedup window), oldest forgotten first. */
+  dedupKeysMax: 200_000,
+  /** Results kept for proposers to read back (their request is answered within seconds). */
+  resultsKept: 10_000,
+} as const;
+
+/** Forwarding a package's outbox to OMi (server/connector/forwarding). */
+export const forwardingLimits = {
+  /** Events per POST to OMi's event_list: large enough to amortize, small enough to re-send. */
+  batchEventsMax: 500,
+  idlePollMs: 20,
+  requestTimeoutMs: 10_000,
+  /** Exponential backoff with full jitter while OMi is down or refusing. */
+  backoff: { baseMs: 100, maxMs: 5_000 },
+} as const;

@@ -39,6 +39,8 @@ Options:
       --tls-ca FILE      CA that peers' certificates are checked against (default: system CAs)
       --api-token ROLE=TOKEN  an API token (role admin, ingest or read); repeatable.
                          Without any, the API is open. In a config file: apiTokens: [{token, role}]
+      --omi-url URL      OMi's base URL for forwarding events (in a config file: omiTarget: {url, user,
+                         passwordEnv, caFile})
       --test-faults      enable test-only fault switches (POST /api/v1/test/partition)
   -h, --help             show this help
 `;
@@ -63,6 +65,7 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
       "tls-ca": { type: "string" },
       "api-token": { type: "string", multiple: true },
       "test-faults": { type: "boolean" },
+      "omi-url": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -84,6 +87,7 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
   if (values["tls-ca"] !== undefined) flags["tlsCaFile"] = values["tls-ca"];
   if (values["api-token"] !== undefined) flags["apiTokens"] = values["api-token"].map(parseTokenFlag);
   if (values["test-faults"] !== undefined) flags["testFaults"] = values["test-faults"];
+  if (values["omi-url"] !== undefined) flags["omiTarget"] = { url: values["omi-url"] };
   const secret = values["cluster-secret"] ?? process.env["OPSCONN_CLUSTER_SECRET"];
   if (secret !== undefined) flags["clusterSecret"] = secret;
   const result = parseNodeConfig([fromFile, flags]);

@@ -50,6 +50,11 @@ export interface NodeConfig {
    * HA package run on the package's holder). Same schema as the model's policies.
    */
   readonly localPolicies: readonly Policy[];
+  /**
+   * Where this node forwards events when it holds a package (every node needs it: any may take
+   * over). `passwordEnv` names the environment variable holding the password.
+   */
+  readonly omiTarget: { readonly url: string; readonly user?: string; readonly passwordEnv?: string; readonly caFile?: string } | null;
   /** Test-only fault switches (POST /api/v1/test/partition); never in production. */
   readonly testFaults: boolean;
 }
@@ -70,6 +75,7 @@ export const defaultNodeConfig: NodeConfig = {
   tlsCaFile: null,
   apiTokens: [],
   localPolicies: [],
+  omiTarget: null,
   testFaults: false,
 };
 
@@ -128,6 +134,15 @@ const checks: Record<keyof NodeConfig, Check> = {
     return null;
   },
   testFaults: (v) => (typeof v === "boolean" ? null : "must be true or false"),
+  omiTarget: (v) => {
+    if (v === null) return null;
+    if (typeof v !== "object" || Array.isArray(v)) return "must be { url, user?, passwordEnv?, caFile? }";
+    const { url, user, passwordEnv, caFile, ...rest } = v as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) return `unknown key ${Object.keys(rest)[0]} (known: url, user, passwordEnv, caFile)`;
+    if (typeof url !== "string" || !/^https?:\/\/[^/]+/.test(url)) return "url: must be an http(s) URL (OMi's base, e.g. https://omi.example.com)";
+    for (const [key, value] of Object.entries({ user, passwordEnv, caFile })) if (value !== undefined && (typeof value !== "string" || value.length === 0)) return `${key}: must be a non-empty string`;
+    return null;
+  },
   localPolicies: (v) => {
     if (!Array.isArray(v)) return "must be a list of policies";
     const parsed = parseModel({ apiVersion: modelApiVersion, policies: v, packages: [], aspects: [], templates: [] });

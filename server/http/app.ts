@@ -14,6 +14,7 @@ import type { Group } from "../node/group.ts";
 import type { ReplicatedState } from "../state/replicated-state.ts";
 import type { Transport } from "../transport/transport.ts";
 import { configRoutes } from "./routes/config.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { testFaultRoutes } from "./routes/test-faults.ts";
 import { authorize, type ApiToken } from "./middleware/auth.ts";
 
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps): Hono {
   app.use("*", authorize(deps.tokens ?? []));
   app.route("/", statusRoutes(deps.status));
   app.route("/", configRoutes({ group: deps.group, state: deps.state }));
+  app.route("/", eventRoutes({ group: deps.group, state: deps.state }));
   if (deps.testFaults != null) app.route("/", testFaultRoutes(deps.testFaults));
   app.route("/", kvRoutes({ group: deps.group, state: deps.state }));
   app.route("/", clusterRoutes(deps.group, deps.peerHttp));

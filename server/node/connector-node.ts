@@ -25,7 +25,9 @@ import { describeStatus } from "./node-status.ts";
 import { loadKernels, type Kernels } from "../wasm/kernels.ts";
 import { PackageRuntime } from "../connector/packages/package-runtime.ts";
 import { LocalPolicies } from "../connector/local-policies.ts";
-import { packageTiming } from "../constants.ts";
+import { forwardingLimits, packageTiming } from "../constants.ts";
+import type { OmiTarget } from "../connector/forwarding/omi-sender.ts";
+import { readFileSync } from "node:fs";
 
 interface Running {
   readonly database: OpenDatabase;
@@ -110,7 +112,7 @@ export class ConnectorNode {
     this.partial.push(() => driver.stop());
     group = new Group({ nodeId: config.nodeId, driver, transport, state, log, initialCluster });
     group.start();
-    const packages = new PackageRuntime({ nodeId: config.nodeId, group, driver, transport, state, log: log.child({ component: "packages" }), timing: packageTiming });
+    const packages = new PackageRuntime({ nodeId: config.nodeId, group, driver, transport, state, log: log.child({ component: "packages" }), timing: packageTiming, omiTarget: omiTargetOf(config) });
     packages.start();
     this.partial.push(() => packages.stop());
     const local = new LocalPolicies(config.localPolicies, { nodeId: config.nodeId, log: log.child({ component: "local-policies" }) });
@@ -156,11 +158,26 @@ function describeConfig(running: Running) {
   return {
     config: {
       deployedVersion: config.current?.version ?? null,
+      outbox: running.state.outbox.status().map((o) => ({ ...o, oldestAgeMs: o.oldestAcceptedAtMs === null ? null : Math.max(0, Date.now() - o.oldestAcceptedAtMs) })),
       runningVersion,
       nodes: Object.fromEntries([...config.nodeReports].map(([node, report]) => [node, { runningVersion: report.runningVersion }])),
     },
     packages,
     localPolicies: running.local.status(),
     runners: running.packages.runnerStatus(),
+  };
+}
+
+/** The node's OMi target with its secret read from the environment and its CA from disk. */
+function omiTargetOf(config: NodeConfig): OmiTarget | null {
+  const target = config.omiTarget;
+  if (target === null) return null;
+  const password = target.passwordEnv === undefined ? undefined : process.env[target.passwordEnv];
+  return {
+    baseUrl: target.url,
+    timeoutMs: forwardingLimits.requestTimeoutMs,
+    ...(target.user === undefined ? {} : { user: target.user }),
+    ...(password === undefined ? {} : { password }),
+    ...(target.caFile === undefined ? {} : { ca: readFileSync(target.caFile, "utf8") }),
   };
 }

@@ -7,10 +7,11 @@
  */
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 import type { ConfigOp } from "./config-state.ts";
+import type { OutboxOp } from "./outbox.ts";
 
 export const commandVersion = 1;
 
-const kindCodes = { "kv-put": 1, "kv-put-batch": 2, "kv-delete": 3, "member-set": 4, "member-remove": 5, config: 6 } as const;
+const kindCodes = { "kv-put": 1, "kv-put-batch": 2, "kv-delete": 3, "member-set": 4, "member-remove": 5, config: 6, outbox: 7 } as const;
 
 export interface KvItem {
   readonly key: string;
@@ -25,7 +26,9 @@ export type Command =
   | { readonly kind: "member-set"; readonly nodeId: string; readonly address: string }
   | { readonly kind: "member-remove"; readonly nodeId: string }
   /** Configuration (config-state.ts), as JSON: rare, small, and its shape grows with the model. */
-  | { readonly kind: "config"; readonly op: ConfigOp };
+  | { readonly kind: "config"; readonly op: ConfigOp }
+  /** The event outbox (outbox.ts), as JSON for now: a binary form belongs with the events benchmark. */
+  | { readonly kind: "outbox"; readonly op: OutboxOp };
 
 export function encodeCommand(command: Command): Uint8Array {
   const out = new ByteWriter(sizeHint(command)).u8(commandVersion).u8(kindCodes[command.kind]);
@@ -43,6 +46,7 @@ export function encodeCommand(command: Command): Uint8Array {
     case "member-remove":
       return out.text(command.nodeId).finish();
     case "config":
+    case "outbox":
       return out.text(JSON.stringify(command.op)).finish();
   }
 }
@@ -67,6 +71,7 @@ export function decodeCommand(data: Uint8Array): Command {
   else if (code === kindCodes["member-set"]) command = { kind: "member-set", nodeId: reader.text("node id"), address: reader.text("address") };
   else if (code === kindCodes["member-remove"]) command = { kind: "member-remove", nodeId: reader.text("node id") };
   else if (code === kindCodes.config) command = { kind: "config", op: parseConfigOp(reader.text("config op")) };
+  else if (code === kindCodes.outbox) command = { kind: "outbox", op: parseOutboxOp(reader.text("outbox op")) };
   else if (code === kindCodes["kv-put-batch"]) {
     const count = reader.u32("item count");
     if (count * 8 > reader.remaining) throw new BinaryDecodeError(`batch claims ${count} items in ${reader.remaining} bytes`);
@@ -89,4 +94,20 @@ function parseConfigOp(text: string): ConfigOp {
   }
   if (typeof op !== "object" || op === null || !configOpNames.has((op as { op?: unknown }).op as string)) throw new BinaryDecodeError("config op has no known 'op'");
   return op as ConfigOp;
+}
+
+/** The envelope only; outbox.ts checks the rest deterministically. */
+function parseOutboxOp(text: string): OutboxOp {
+  let op: unknown;
+  try {
+    op = JSON.parse(text);
+  } catch {
+    throw new BinaryDecodeError("outbox op is not JSON");
+  }
+  const o = op as { op?: unknown; package?: unknown; events?: unknown; eventKeys?: unknown; epoch?: unknown; through?: unknown; atMs?: unknown; requestKey?: unknown };
+  const isCount = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+  if (typeof o !== "object" || o === null || typeof o.package !== "string") throw new BinaryDecodeError("outbox op has no package");
+  if (o.op === "accept" && Array.isArray(o.events) && Array.isArray(o.eventKeys) && isCount(o.atMs) && (o.requestKey === null || typeof o.requestKey === "string")) return op as OutboxOp;
+  if (o.op === "forwarded" && isCount(o.epoch) && isCount(o.through)) return op as OutboxOp;
+  throw new BinaryDecodeError("outbox op is neither a well-formed accept nor forwarded");
 }

@@ -15,6 +15,7 @@ import { decodeCommand, type Command } from "./command-codec.ts";
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 import { KvTable, type KvFlushLimits, type KvRecord, type KvRow } from "./kv-table.ts";
 import { ConfigState, type ConfigRows } from "./config-state.ts";
+import { Outbox, type OutboxRows } from "./outbox.ts";
 import { CorruptLogError, entryChecksum, entryTypeCode } from "../storage/raft-log-store.ts";
 import { storageLimits } from "../constants.ts";
 
@@ -25,8 +26,8 @@ export interface ApplyOutcome {
   readonly results: readonly ApplyResult[];
 }
 
-/** 2 adds the configuration rows; 1 (no configuration) is still read. */
-const snapshotVersion = 2;
+/** 2 adds the configuration rows, 3 the outbox; older images are still read. */
+const snapshotVersion = 3;
 
 /** How much log upkeep each flush does (kv-table.ts); tests shrink them to reach every path. */
 export type KvUpkeep = Omit<KvFlushLimits, "compactedThrough">;
@@ -34,6 +35,7 @@ export type KvUpkeep = Omit<KvFlushLimits, "compactedThrough">;
 export class ReplicatedState {
   readonly kv = new KvTable();
   readonly config = new ConfigState();
+  readonly outbox = new Outbox();
   /** node id → "host:port" of every member the group has been told about. */
   readonly members = new Map<string, string>();
   /** Bumped whenever `members` changes, so the shell knows when to re-plan peer links. */
@@ -63,6 +65,14 @@ export class ReplicatedState {
     const part = (name: string) => (parts.rows.find((r) => r["part"] === name)?.["document"] as string | undefined) ?? null;
     const deployments = await client.execute("SELECT document FROM config_deployments ORDER BY version");
     this.config.load({ draft: part("draft"), runtime: part("runtime"), deployments: deployments.rows.map((r) => String(r["document"])) });
+    const outboxPackages = await client.execute("SELECT package, next_seq, cursor FROM outbox_packages");
+    const outboxEntries = await client.execute("SELECT package, document FROM outbox_events ORDER BY package, seq");
+    const outboxKeys = await client.execute("SELECT ord, key, ids FROM outbox_keys ORDER BY ord");
+    this.outbox.load({
+      packages: outboxPackages.rows.map((r) => ({ name: String(r["package"]), nextSeq: Number(r["next_seq"]), cursor: Number(r["cursor"]) })),
+      entries: outboxEntries.rows.map((r) => ({ name: String(r["package"]), document: String(r["document"]) })),
+      keys: outboxKeys.rows.map((r) => ({ ord: Number(r["ord"]), key: String(r["key"]), ids: String(r["ids"]) })),
+    });
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
     this.membersFlushedVersion = this.membersVersion;
@@ -128,7 +138,7 @@ export class ReplicatedState {
 
   /** Changes applied since the last flush, by key; the driver flushes when this grows. */
   get unflushedCount(): number {
-    return this.kv.dirtyCount + (this.membersVersion !== this.membersFlushedVersion ? 1 : 0) + (this.config.unflushed ? 1 : 0);
+    return this.kv.dirtyCount + (this.membersVersion !== this.membersFlushedVersion ? 1 : 0) + (this.config.unflushed ? 1 : 0) + (this.outbox.unflushed ? 1 : 0);
   }
 
   get membersUnflushed(): boolean {
@@ -150,6 +160,7 @@ export class ReplicatedState {
     this.kv.flush(out, { ...this.upkeep, compactedThrough: options.compactedThrough });
     this.flushMembers(out);
     this.config.flush(out);
+    this.outbox.flush(out);
     this.flushedIndex = this.appliedIndex;
   }
 
@@ -192,6 +203,10 @@ export class ReplicatedState {
         const result = this.config.apply(command.op, entry.index, [...this.members.keys()]);
         return result.ok ? { index: entry.index, ok: true, ...(result.version === undefined ? {} : { version: result.version }) } : { index: entry.index, ok: false, error: result.error };
       }
+      case "outbox": {
+        const result = this.outbox.apply(command.op, entry.index, this.config.assignments);
+        return result.ok ? { index: entry.index, ok: true } : { index: entry.index, ok: false, error: result.error };
+      }
       default:
         unreachable(command);
     }
@@ -213,6 +228,7 @@ export class ReplicatedState {
     const config = this.config.toRows();
     out.text(config.draft ?? "").text(config.runtime ?? "").u32(config.deployments.length);
     for (const deployment of config.deployments) out.text(deployment);
+    out.text(JSON.stringify(this.outbox.toRows()));
     return out.finish();
   }
 
@@ -220,7 +236,7 @@ export class ReplicatedState {
   restore(data: Uint8Array, index: number): SqlStatement[] {
     const reader = new ByteReader(data);
     const version = reader.u8("snapshot version");
-    assert(version === 1 || version === snapshotVersion, `unknown snapshot version ${version}`);
+    assert(version >= 1 && version <= snapshotVersion, `unknown snapshot version ${version}`);
     assert(reader.f64("snapshot index") === index, "snapshot image does not match its metadata");
     const count = reader.u32("snapshot records");
     const rows: Array<[string, KvRecord]> = [];
@@ -235,6 +251,7 @@ export class ReplicatedState {
       const deployments = Array.from({ length: reader.u32("config deployments") }, () => reader.text("config deployment"));
       config = { draft: draft === "" ? null : draft, runtime: runtime === "" ? null : runtime, deployments };
     }
+    const outbox: OutboxRows = version >= 3 ? (JSON.parse(reader.text("outbox")) as OutboxRows) : { packages: [], entries: [], keys: [] };
     reader.end("snapshot");
     // The caller deletes every log entry in the same transaction: all values go into kv rows.
     const statements: SqlStatement[] = [];
@@ -246,6 +263,10 @@ export class ReplicatedState {
     this.config.markAllDirty();
     statements.push({ sql: "DELETE FROM config_state", args: [] }, { sql: "DELETE FROM config_deployments", args: [] });
     this.config.flush(statements);
+    this.outbox.load(outbox);
+    this.outbox.markAllDirty();
+    statements.push(...["outbox_packages", "outbox_events", "outbox_keys"].map((table) => ({ sql: `DELETE FROM ${table}`, args: [] })));
+    this.outbox.flush(statements);
     this.flushedIndex = index;
     return statements;
   }

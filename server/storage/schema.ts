@@ -2,7 +2,7 @@
  * @module The libSQL schema, in drizzle's terms. `npm run db:generate` turns changes here into a
  * SQL migration in migrations/ (committed; never hand-edited), applied at boot.
  */
-import { sqliteTable, text, integer, blob } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, blob, primaryKey } from "drizzle-orm/sqlite-core";
 
 /**
  * Facts about this data directory itself. `node_id` binds the directory to one node, so a node
@@ -88,4 +88,29 @@ export const configState = sqliteTable("config_state", {
 export const configDeployments = sqliteTable("config_deployments", {
   version: integer("version").primaryKey(),
   document: text("document").notNull(),
+});
+
+/** The replicated event outbox (server/state/outbox.ts): one row per package. */
+export const outboxPackages = sqliteTable("outbox_packages", {
+  package: text("package").primaryKey(),
+  nextSeq: integer("next_seq").notNull(),
+  cursor: integer("cursor").notNull(),
+});
+
+/** Undelivered events (JSON), deleted once the package's cursor passes them. */
+export const outboxEvents = sqliteTable(
+  "outbox_events",
+  {
+    package: text("package").notNull(),
+    seq: integer("seq").notNull(),
+    document: text("document").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.package, t.seq] })],
+);
+
+/** The dedup window, in the order keys entered it. */
+export const outboxKeys = sqliteTable("outbox_keys", {
+  ord: integer("ord").primaryKey(),
+  key: text("key").notNull(),
+  ids: text("ids").notNull(),
 });

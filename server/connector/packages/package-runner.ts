@@ -9,6 +9,10 @@ import type { Deployment } from "../../state/config-state.ts";
 import type { PullPolicy } from "../../config/model/types.ts";
 import { resolveTemplate } from "../../config/model/resolve.ts";
 import { PullPoller, type PollerStatus } from "../pull/pull-poller.ts";
+import { EventForwarder, type ForwarderStatus } from "../forwarding/event-forwarder.ts";
+import type { OmiTarget } from "../forwarding/omi-sender.ts";
+import type { Group } from "../../node/group.ts";
+import type { ReplicatedState } from "../../state/replicated-state.ts";
 
 export interface PackageRunnerOptions {
   readonly nodeId: string;
@@ -17,10 +21,14 @@ export interface PackageRunnerOptions {
   readonly epoch: number;
   readonly mayAct: () => boolean;
   readonly log: Logger;
+  readonly group: Group;
+  readonly state: ReplicatedState;
+  readonly omiTarget: OmiTarget | null;
 }
 
 export class PackageRunner {
   private readonly pollers: PullPoller[] = [];
+  private readonly forwarder: EventForwarder | null;
 
   constructor(private readonly options: PackageRunnerOptions) {
     const resolved = resolveTemplate(options.deployment.model, options.deployment.template);
@@ -29,6 +37,11 @@ export class PackageRunner {
       if (!isPull(policy)) continue;
       this.pollers.push(new PullPoller(policy, { nodeId: options.nodeId, packageName: options.packageName, epoch: options.epoch, mayAct: options.mayAct, log: options.log }));
     }
+    // A package that takes events forwards its outbox while it runs here.
+    const takesEvents = spec !== undefined && (spec.components.includes("events") || spec.policies.some((p) => p.type.startsWith("event-")));
+    this.forwarder = takesEvents
+      ? new EventForwarder({ packageName: options.packageName, epoch: options.epoch, mayAct: options.mayAct, group: options.group, state: options.state, target: options.omiTarget, log: options.log })
+      : null;
   }
 
   get epoch(): number {
@@ -41,14 +54,16 @@ export class PackageRunner {
 
   start(): void {
     for (const poller of this.pollers) poller.start();
+    this.forwarder?.start();
   }
 
   stop(): void {
     for (const poller of this.pollers) poller.stop();
+    this.forwarder?.stop();
   }
 
-  status(): { package: string; epoch: number; version: number; pollers: PollerStatus[] } {
-    return { package: this.options.packageName, epoch: this.options.epoch, version: this.version, pollers: this.pollers.map((p) => p.status()) };
+  status(): { package: string; epoch: number; version: number; pollers: PollerStatus[]; forwarding: ForwarderStatus | null } {
+    return { package: this.options.packageName, epoch: this.options.epoch, version: this.version, pollers: this.pollers.map((p) => p.status()), forwarding: this.forwarder?.status() ?? null };
   }
 }
 

@@ -22,6 +22,7 @@ import { LeaseBook, OwnLeases, type LeaseTiming } from "./leases.ts";
 import { AssertionError } from "../../assert.ts";
 import { configStateLimits } from "../../constants.ts";
 import { PackageRunner } from "./package-runner.ts";
+import type { OmiTarget } from "../forwarding/omi-sender.ts";
 
 export interface PackageTiming extends LeaseTiming {
   readonly tickMs: number;
@@ -40,6 +41,8 @@ export interface PackageRuntimeOptions {
   readonly state: ReplicatedState;
   readonly log: Logger;
   readonly timing: PackageTiming;
+  /** Where held packages forward their events (null: not configured on this node). */
+  readonly omiTarget?: OmiTarget | null;
   /** Monotonic milliseconds; injected so tests can drive time. */
   readonly nowMs?: () => number;
 }
@@ -141,6 +144,9 @@ export class PackageRuntime {
         epoch: holder.epoch,
         mayAct: () => this.mayAct(name, holder.epoch),
         log: this.options.log,
+        group: this.options.group,
+        state: this.options.state,
+        omiTarget: this.options.omiTarget ?? null,
       });
       this.runners.set(name, runner);
       runner.start();

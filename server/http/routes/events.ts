@@ -1,0 +1,66 @@
+/**
+ * @module The event listener (OpsCx REST Web Service Listener): `POST /bsmc/rest/events/<path>`
+ * on any node. The path picks the deployed HA package's event-listener policy; the body goes
+ * through `ingest` (all or nothing); the events enter the package's replicated outbox, and the
+ * answer (202, with the event ids) comes only once that is committed on a majority. An
+ * Idempotency-Key header, or a source_event_id seen before, returns the earlier ids instead of
+ * duplicates. Needs the ingest role when tokens are configured.
+ */
+import { Hono } from "hono";
+import type { Group } from "../../node/group.ts";
+import type { ReplicatedState } from "../../state/replicated-state.ts";
+import { encodeCommand } from "../../state/command-codec.ts";
+import { resolveTemplate } from "../../config/model/resolve.ts";
+import type { Policy } from "../../config/model/types.ts";
+import { ingest } from "../../connector/events/ingest.ts";
+import { groupErrorResponse, runningGroup } from "../group-errors.ts";
+import { errorBody } from "../errors.ts";
+
+export interface EventRoutesDeps {
+  readonly group: () => Group | null;
+  readonly state: ReplicatedState;
+}
+
+const prefix = "/bsmc/rest/events/";
+const idempotencyKeyCharsMax = 256;
+
+export function eventRoutes(deps: EventRoutesDeps): Hono {
+  const routes = new Hono();
+  routes.post(`${prefix}*`, async (c) => {
+    const path = c.req.path.slice(prefix.length);
+    const found = findEventListener(deps.state, path);
+    if (found === null) return c.json(errorBody(404, `no deployed event listener policy on path '${path}'`), 404);
+    const requestKey = c.req.header("idempotency-key") ?? null;
+    if (requestKey !== null && (requestKey.length === 0 || requestKey.length > idempotencyKeyCharsMax)) return c.json(errorBody(400, `idempotency-key: 1 to ${idempotencyKeyCharsMax} characters`), 400);
+    const result = ingest(found.policy, { contentType: c.req.header("content-type") ?? "", body: await c.req.text() }, { nowMs: Date.now() });
+    if (!result.ok) return c.json(errorBody(result.status, result.error), result.status);
+    if (result.events.length === 0) return c.json({ ids: [], duplicates: 0, suppressed: result.suppressed, ignored: result.ignored }, 202);
+    const group = runningGroup(deps.group);
+    const eventKeys = result.events.map((e) => e.custom_attributes["source_event_id"] || null);
+    try {
+      const { index, result: applied } = await group.propose(
+        encodeCommand({ kind: "outbox", op: { op: "accept", package: found.packageName, atMs: Date.now(), requestKey, eventKeys, events: result.events } }),
+      );
+      if (!applied.ok) return c.json(errorBody(503, applied.error, { retry: true }), 503);
+      await group.waitApplied(index);
+      const outcome = deps.state.outbox.resultAt(index);
+      if (outcome === undefined || !outcome.ok) return c.json(errorBody(503, "accepted, but this node lost track of the ids; retry with the same Idempotency-Key", { retry: true }), 503);
+      return c.json({ ids: outcome.ids, duplicates: outcome.duplicates, suppressed: result.suppressed, ignored: result.ignored }, 202);
+    } catch (error) {
+      return groupErrorResponse(c, error);
+    }
+  });
+  return routes;
+}
+
+/** The current deployment's event-listener policy on `path`, and the package it belongs to. */
+function findEventListener(state: ReplicatedState, path: string): { policy: Policy; packageName: string } | null {
+  const deployment = state.config.current;
+  if (deployment === null) return null;
+  const resolved = resolveTemplate(deployment.model, deployment.template);
+  if (!resolved.ok) return null;
+  for (const pkg of resolved.packages) {
+    for (const policy of pkg.policies) if (policy.type === "event-listener" && policy.path === path) return { policy, packageName: pkg.name };
+  }
+  return null;
+}

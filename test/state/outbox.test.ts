@@ -1,0 +1,82 @@
+/** The replicated event outbox (server/state/outbox.ts) and its durable form. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { Outbox, type OutboxOp } from "../../server/state/outbox.ts";
+import { ReplicatedState } from "../../server/state/replicated-state.ts";
+import { encodeCommand, type Command } from "../../server/state/command-codec.ts";
+import { emptyOprEvent } from "../../server/connector/events/event-record.ts";
+import type { SqlStatement } from "../../server/storage/sql-writer.ts";
+import { openDatabase } from "../../server/storage/database.ts";
+import { cleanupAll, tempDir } from "../support/node-process.ts";
+
+afterAll(cleanupAll);
+
+const ev = (title: string) => ({ ...emptyOprEvent(), title });
+const holders = new Map([["pkg", { node: "n1", epoch: 3 }]]);
+const accept = (titles: string[], keys: Array<string | null> = titles.map(() => null), requestKey: string | null = null): OutboxOp => ({
+  op: "accept",
+  package: "pkg",
+  atMs: 1000,
+  requestKey,
+  eventKeys: keys,
+  events: titles.map(ev),
+});
+
+describe("Outbox", () => {
+  test("accepts in order with ids from the log index; an Idempotency-Key or a source_event_id seen before gets its old ids", () => {
+    const box = new Outbox();
+    expect(box.apply(accept(["a", "b"], ["s1", null], "req-1"), 10, holders)).toEqual({ ok: true, ids: ["10.0", "10.1"], duplicates: 0 });
+    expect(box.apply(accept(["a", "b"], ["s1", null], "req-1"), 11, holders)).toEqual({ ok: true, ids: ["10.0", "10.1"], duplicates: 2 });
+    expect(box.apply(accept(["a again", "c"], ["s1", "s2"]), 12, holders)).toEqual({ ok: true, ids: ["10.0", "12.1"], duplicates: 1 });
+    expect(box.pending("pkg", 0, 10).map((e) => [e.seq, e.event.title])).toEqual([[1, "a"], [2, "b"], [3, "c"]]);
+  });
+
+  test("the cursor moves only under the current epoch and only forward; delivered events leave", () => {
+    const box = new Outbox();
+    box.apply(accept(["a", "b", "c"]), 1, holders);
+    expect(box.apply({ op: "forwarded", package: "pkg", epoch: 2, through: 2 }, 2, holders).ok).toBe(false);
+    expect(box.apply({ op: "forwarded", package: "pkg", epoch: 3, through: 9 }, 3, holders).ok).toBe(false);
+    expect(box.apply({ op: "forwarded", package: "pkg", epoch: 3, through: 2 }, 4, holders).ok).toBe(true);
+    expect(box.apply({ op: "forwarded", package: "pkg", epoch: 3, through: 1 }, 5, holders).ok).toBe(true); // behind: no-op
+    expect(box.pending("pkg", 0, 10).map((e) => e.event.title)).toEqual(["c"]);
+    expect(box.status()).toEqual([{ package: "pkg", backlog: 1, cursor: 2, oldestAcceptedAtMs: 1000 }]);
+  });
+
+  test("a full outbox refuses the whole batch", async () => {
+    const { outboxLimits } = await import("../../server/constants.ts");
+    const box = new Outbox();
+    const many = Array.from({ length: outboxLimits.eventsPerPackageMax }, (_, i) => `e${i}`);
+    expect(box.apply(accept(many), 1, holders).ok).toBe(true);
+    const refused = box.apply(accept(["one more"]), 2, holders);
+    expect(refused.ok).toBe(false);
+    expect(!refused.ok && refused.error).toContain("outbox full");
+    expect(box.status()[0]!.backlog).toBe(outboxLimits.eventsPerPackageMax);
+  }, 30_000);
+});
+
+describe("Outbox durable form", () => {
+  test("flushed rows reload to the same outbox and dedup window (a restarted node decides alike); snapshots carry it", async () => {
+    const open = await openDatabase(tempDir());
+    const state = new ReplicatedState();
+    await state.load(open.client, { applied: 0, compactedThrough: 0 });
+    let index = 0;
+    const apply = (command: Command) => state.apply([{ index: ++index, term: 1, type: "normal", data: encodeCommand(command) }]).results[0]!;
+    apply({ kind: "config", op: { op: "assign", basisIndex: 0, changes: [{ package: "pkg", node: "n1", epoch: 1 }] } });
+    expect(apply({ kind: "outbox", op: accept(["a", "b", "c"], ["s1", "s2", "s3"], "r1") }).ok).toBe(true);
+    expect(apply({ kind: "outbox", op: { op: "forwarded", package: "pkg", epoch: 1, through: 1 } }).ok).toBe(true);
+    const statements: SqlStatement[] = [];
+    state.flush(statements, { compactedThrough: 0 });
+    await open.writer.commit(statements, { durable: true });
+
+    const again = new ReplicatedState();
+    await again.load(open.client, { applied: index, compactedThrough: 0 });
+    expect(again.outbox.toRows()).toEqual(state.outbox.toRows());
+    // The same next op gives the same outcome on the restarted node and on the one that kept running.
+    const next: OutboxOp = accept(["a", "d"], ["s1", "s4"]);
+    expect(again.outbox.apply(next, 99, again.config.assignments)).toEqual(state.outbox.apply(next, 99, state.config.assignments));
+
+    const follower = new ReplicatedState();
+    follower.restore(state.snapshot(), index);
+    expect(follower.outbox.toRows()).toEqual(state.outbox.toRows());
+    open.close();
+  });
+});

@@ -18,7 +18,9 @@ import { HttpConnection } from "./http-client.ts";
 export type Workload =
   | { readonly kind: "opsconn-put"; readonly valueBytes: number; readonly keySpace: number }
   | { readonly kind: "opsconn-batch"; readonly items: number; readonly valueBytes: number; readonly keySpace: number }
-  | { readonly kind: "etcd-put"; readonly valueBytes: number; readonly keySpace: number };
+  | { readonly kind: "etcd-put"; readonly valueBytes: number; readonly keySpace: number }
+  /** Events to a listener path (JSON, event_data's fields), `events` per request, each with its own key. */
+  | { readonly kind: "opsconn-events"; readonly path: string; readonly events: number };
 
 export interface LoadOptions {
   readonly targets: readonly string[];
@@ -80,7 +82,7 @@ export function benchValue(seed: number, valueBytes: number): string {
 }
 
 function builder(workload: Workload, seed: number): RequestBuilder {
-  const value = benchValue(seed, workload.valueBytes);
+  const value = benchValue(seed, "valueBytes" in workload ? workload.valueBytes : 128);
   switch (workload.kind) {
     case "opsconn-put":
       return (client, seq) => ({ path: `/api/v1/kv/bench-${client}-${seq % workload.keySpace}`, method: "PUT", body: value, contentType: "application/octet-stream" });
@@ -92,6 +94,15 @@ function builder(workload: Workload, seed: number): RequestBuilder {
         return { path: "/api/v1/kv", method: "POST", body: `{"items":[${parts.join(",")}]}`, contentType: "application/json" };
       };
     }
+    case "opsconn-events":
+      return (client, seq) => {
+        const parts: string[] = [];
+        for (let i = 0; i < workload.events; i++) {
+          const n = seq * workload.events + i;
+          parts.push(`{"title":"load ${client}/${n}","severity":"major","omi_event_key":"c${client}:${n}","description":"${value}"}`);
+        }
+        return { path: `/bsmc/rest/events/${workload.path}`, method: "POST", body: `[${parts.join(",")}]`, contentType: "application/json" };
+      };
     case "etcd-put": {
       const valueB64 = Buffer.from(value).toString("base64");
       return (client, seq) => ({

@@ -1,0 +1,113 @@
+/**
+ * @module Benchmark `events`: ingest → committed on a majority → forwarded to the OMi receiver
+ * simulator, on a 3-node loopback group (separate processes). Single-event requests from 64
+ * clients, then 100-event batches from 16 clients, spread over all nodes (followers forward to the
+ * leader); then the latency from a request's start to the event's arrival in OMi, measured by
+ * OMi-side receive times of probe events sent at a modest rate. Each event carries a 128-byte
+ * description.
+ */
+import type { Subprocess } from "bun";
+import type { Bench, Metrics } from "./harness.ts";
+import { runLoad, type LoadResult } from "./support/load.ts";
+import { startCluster, type Cluster } from "../test/support/cluster.ts";
+import { bunPath, cleanupAll, freePorts, repoRoot, tempDir, trackProcess } from "../test/support/node-process.ts";
+
+const runMs = 4_000;
+const warmupMs = 1_000;
+const probes = 300;
+
+async function startSim(): Promise<{ url: string; proc: Subprocess }> {
+  const [port] = freePorts(1);
+  const proc = Bun.spawn([bunPath, "server/main.ts", "omi-sim", "--port", String(port), "--data", tempDir()], { cwd: repoRoot, stdout: "ignore", stderr: "pipe" });
+  trackProcess(proc as never);
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    if ((await fetch(`${url}/omi-sim/stats`).catch(() => null))?.ok) return { url, proc };
+    await Bun.sleep(50);
+  }
+  throw new Error("omi-sim did not start");
+}
+
+async function deploy(cluster: Cluster): Promise<void> {
+  const leader = await cluster.waitForLeader(15_000);
+  const model = {
+    apiVersion: "opsconn/v1",
+    connectedServer: { name: "ha", nodes: cluster.running().map((n) => ({ id: n.id, fqdn: `127.0.0.1:${n.port}` })) },
+    policies: [{ name: "bench", type: "event-listener", path: "bench", inputFormat: "json", unmatched: "send", defaults: { category: "bench" } }],
+    packages: [{ name: "bench-ha", policies: ["bench"], components: ["events"] }],
+    aspects: [{ name: "asp", ciType: "Running Software", packages: ["bench-ha"] }],
+    templates: [{ name: "tpl", ciType: "Operations Connector System", aspects: ["asp"] }],
+  };
+  const put = await fetch(`${leader.url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model) });
+  const deployed = await fetch(`${leader.url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "tpl" }) });
+  if (put.status !== 200 || deployed.status !== 201) throw new Error(`deploy failed: ${put.status} ${deployed.status}`);
+  await Bun.sleep(1_500); // the package gets a holder and its first lease
+}
+
+function describe(label: string, r: LoadResult, perRequest: number): void {
+  console.log(`  ${label.padEnd(20)} ${(r.requestsPerS * perRequest).toFixed(0).padStart(8)} events/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms${r.errors ? `  errors ${r.errors} ${JSON.stringify(r.errorStatuses)}` : ""}`);
+}
+
+/** Probe events one every 10 ms; latency = OMi's receive time minus the request's start. */
+async function ingestToOmi(cluster: Cluster, simUrl: string): Promise<{ p50: number; p99: number }> {
+  const urls = cluster.urls();
+  const sentAt = new Map<string, number>();
+  await Promise.all(
+    Array.from({ length: probes }, async (_, i) => {
+      await Bun.sleep(i * 10);
+      const key = `probe:${i}`;
+      sentAt.set(key, Date.now());
+      await fetch(`${urls[i % urls.length]}/bsmc/rest/events/bench`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: `probe ${i}`, omi_event_key: key }) });
+    }),
+  );
+  for (let i = 0; i < 200; i++) {
+    const list = (await (await fetch(`${simUrl}/opr-web/rest/9.10/event_list?format=json`)).json()) as { event_list: Array<{ key: string; received_at: string }> };
+    const latencies = list.event_list.filter((e) => sentAt.has(e.key)).map((e) => Date.parse(e.received_at) - sentAt.get(e.key)!);
+    if (latencies.length === probes) {
+      latencies.sort((a, b) => a - b);
+      return { p50: latencies[Math.ceil(0.5 * probes) - 1]!, p99: latencies[Math.ceil(0.99 * probes) - 1]! };
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error("probe events did not all reach OMi");
+}
+
+export default {
+  name: "events",
+  async run(): Promise<Metrics> {
+    const sim = await startSim();
+    const cluster = await startCluster({ size: 3, extraArgs: ["--omi-url", sim.url] });
+    try {
+      await deploy(cluster);
+      const single = await runLoad({ targets: cluster.urls(), clients: 64, workload: { kind: "opsconn-events", path: "bench", events: 1 }, durationMs: runMs + warmupMs, warmupMs });
+      describe("single c64", single, 1);
+      const batched = await runLoad({ targets: cluster.urls(), clients: 16, workload: { kind: "opsconn-events", path: "bench", events: 100 }, durationMs: runMs + warmupMs, warmupMs });
+      describe("batched x100 c16", batched, 100);
+      // Let forwarding drain the backlog before timing single events end to end.
+      for (let i = 0; i < 600; i++) {
+        const status = (await (await fetch(`${cluster.urls()[0]}/api/v1/status`)).json()) as { config?: { outbox?: Array<{ backlog: number }> } };
+        if ((status.config?.outbox ?? []).every((o) => o.backlog === 0)) break;
+        await Bun.sleep(100);
+      }
+      const latency = await ingestToOmi(cluster, sim.url);
+      console.log(`  ingest to OMi          p50 ${latency.p50} ms  p99 ${latency.p99} ms (${probes} probes, one per 10 ms)`);
+      const targets: Array<[string, number, (v: number) => boolean, string]> = [
+        ["single-event requests", single.requestsPerS, (v) => v >= 15_000, ">= 15,000 events/s"],
+        ["100-event batches", batched.requestsPerS * 100, (v) => v >= 100_000, ">= 100,000 events/s"],
+      ];
+      for (const [what, value, ok, want] of targets) console.log(`    ${what.padEnd(24)} want ${want.padEnd(20)} ${value.toFixed(0)} ${ok(value) ? "met" : "MISSED"}`);
+      return {
+        events_per_s_single: single.requestsPerS,
+        events_per_s_batched: batched.requestsPerS * 100,
+        ingest_to_omi_p50_ms: latency.p50,
+        ingest_to_omi_p99_ms: latency.p99,
+        single_p99_ms: single.p99Ms,
+        batched_requests_p99_ms: batched.p99Ms,
+      };
+    } finally {
+      await cluster.stopAll();
+      sim.proc.kill("SIGTERM");
+      cleanupAll();
+    }
+  },
+} satisfies Bench;

@@ -357,6 +357,8 @@ export const outboxLimits = {
   dedupKeysMax: 200_000,
   /** Results kept for proposers to read back (their request is answered within seconds). */
   resultsKept: 10_000,
+  /** Status raises an alarm once a package's backlog passes this share of its budget. */
+  alarmFraction: 0.8,
 } as const;
 
 /** Forwarding a package's outbox to OMi (server/connector/forwarding). */

@@ -25,7 +25,7 @@ import { describeStatus } from "./node-status.ts";
 import { loadKernels, type Kernels } from "../wasm/kernels.ts";
 import { PackageRuntime } from "../connector/packages/package-runtime.ts";
 import { LocalPolicies } from "../connector/local-policies.ts";
-import { forwardingLimits, packageTiming } from "../constants.ts";
+import { forwardingLimits, outboxLimits, packageTiming } from "../constants.ts";
 import type { OmiTarget } from "../connector/forwarding/omi-sender.ts";
 import { readFileSync } from "node:fs";
 
@@ -158,7 +158,12 @@ function describeConfig(running: Running) {
   return {
     config: {
       deployedVersion: config.current?.version ?? null,
-      outbox: running.state.outbox.status().map((o) => ({ ...o, oldestAgeMs: o.oldestAcceptedAtMs === null ? null : Math.max(0, Date.now() - o.oldestAcceptedAtMs) })),
+      outbox: running.state.outbox.status().map((o) => ({
+        ...o,
+        oldestAgeMs: o.oldestAcceptedAtMs === null ? null : Math.max(0, Date.now() - o.oldestAcceptedAtMs),
+        // Near the budget new events will soon be refused: say so before it happens.
+        alarm: o.backlog >= outboxLimits.eventsPerPackageMax * outboxLimits.alarmFraction ? `backlog ${o.backlog} of ${outboxLimits.eventsPerPackageMax}: OMi is not keeping up or unreachable` : null,
+      })),
       runningVersion,
       nodes: Object.fromEntries([...config.nodeReports].map(([node, report]) => [node, { runningVersion: report.runningVersion }])),
     },

@@ -60,6 +60,9 @@ export interface OutboxRows {
 }
 
 export class Outbox {
+  /** Tests shrink the budget; production uses outboxLimits. */
+  constructor(private readonly eventsPerPackageMax: number = outboxLimits.eventsPerPackageMax) {}
+
   private readonly packages = new Map<string, PackageOutbox>();
   /** Dedup window: key → the ids it was given, oldest first (bounded by outboxLimits.dedupKeysMax). */
   private readonly seen = new Map<string, { readonly ord: number; readonly ids: readonly string[] }>();
@@ -69,16 +72,19 @@ export class Outbox {
   /** Results by log index, for the node that proposed them (bounded). */
   private readonly results = new Map<number, OutboxResult>();
 
-  apply(op: OutboxOp, index: number, holders: ReadonlyMap<string, PackageAssignment>): OutboxResult {
-    const result = op.op === "accept" ? this.accept(op, index) : this.forwarded(op, holders);
+  /** `deployed`: the packages of the current deployment (events for any other would never be forwarded). */
+  apply(op: OutboxOp, index: number, context: { readonly holders: ReadonlyMap<string, PackageAssignment>; readonly deployed: ReadonlySet<string> }): OutboxResult {
+    const result = op.op === "accept" ? (context.deployed.has(op.package) ? this.accept(op, index) : { ok: false as const, error: `package ${op.package} is not deployed (any more); nothing was accepted` }) : this.forwarded(op, context.holders);
     this.results.set(index, result);
     if (this.results.size > outboxLimits.resultsKept) this.results.delete(this.results.keys().next().value!);
     return result;
   }
 
-  /** What the entry at `index` produced, for the proposer once it has applied it. */
-  resultAt(index: number): OutboxResult | undefined {
-    return this.results.get(index);
+  /** What the entry at `index` produced, for the proposer once it has applied it; read once. */
+  takeResult(index: number): OutboxResult | undefined {
+    const result = this.results.get(index);
+    this.results.delete(index);
+    return result;
   }
 
   private accept(op: Extract<OutboxOp, { op: "accept" }>, index: number): OutboxResult {
@@ -88,8 +94,8 @@ export class Outbox {
     if (earlier !== undefined) return { ok: true, ids: earlier, duplicates: earlier.length };
     const box = this.box(op.package);
     const fresh = op.events.filter((_, i) => op.eventKeys[i] === null || !this.seen.has(`e:${op.package}:${op.eventKeys[i]}`)).length;
-    if (box.entries.length + fresh > outboxLimits.eventsPerPackageMax) {
-      return { ok: false, error: `outbox full: package ${op.package} holds ${box.entries.length} undelivered events (budget ${outboxLimits.eventsPerPackageMax}); nothing was accepted` };
+    if (box.entries.length + fresh > this.eventsPerPackageMax) {
+      return { ok: false, error: `outbox full: package ${op.package} holds ${box.entries.length} undelivered events (budget ${this.eventsPerPackageMax}); nothing was accepted` };
     }
     const ids: string[] = [];
     let duplicates = 0;

@@ -204,7 +204,7 @@ export class ReplicatedState {
         return result.ok ? { index: entry.index, ok: true, ...(result.version === undefined ? {} : { version: result.version }) } : { index: entry.index, ok: false, error: result.error };
       }
       case "outbox": {
-        const result = this.outbox.apply(command.op, entry.index, this.config.assignments);
+        const result = this.outbox.apply(command.op, entry.index, { holders: this.config.assignments, deployed: new Set(this.config.current?.packages ?? []) });
         return result.ok ? { index: entry.index, ok: true } : { index: entry.index, ok: false, error: result.error };
       }
       default:

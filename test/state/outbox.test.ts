@@ -11,7 +11,7 @@ import { cleanupAll, tempDir } from "../support/node-process.ts";
 afterAll(cleanupAll);
 
 const ev = (title: string) => ({ ...emptyOprEvent(), title });
-const holders = new Map([["pkg", { node: "n1", epoch: 3 }]]);
+const holders = { holders: new Map([["pkg", { node: "n1", epoch: 3 }]]), deployed: new Set(["pkg"]) };
 const accept = (titles: string[], keys: Array<string | null> = titles.map(() => null), requestKey: string | null = null): OutboxOp => ({
   op: "accept",
   package: "pkg",
@@ -41,16 +41,17 @@ describe("Outbox", () => {
     expect(box.status()).toEqual([{ package: "pkg", backlog: 1, cursor: 2, oldestAcceptedAtMs: 1000 }]);
   });
 
-  test("a full outbox refuses the whole batch", async () => {
-    const { outboxLimits } = await import("../../server/constants.ts");
-    const box = new Outbox();
-    const many = Array.from({ length: outboxLimits.eventsPerPackageMax }, (_, i) => `e${i}`);
+  test("a full outbox refuses the whole batch; a package not deployed accepts nothing", () => {
+    const box = new Outbox(100);
+    const many = Array.from({ length: 100 }, (_, i) => `e${i}`);
     expect(box.apply(accept(many), 1, holders).ok).toBe(true);
     const refused = box.apply(accept(["one more"]), 2, holders);
     expect(refused.ok).toBe(false);
     expect(!refused.ok && refused.error).toContain("outbox full");
-    expect(box.status()[0]!.backlog).toBe(outboxLimits.eventsPerPackageMax);
-  }, 30_000);
+    expect(box.status()[0]!.backlog).toBe(100);
+    const undeployed = box.apply(accept(["x"]), 3, { ...holders, deployed: new Set() });
+    expect(!undeployed.ok && undeployed.error).toContain("not deployed");
+  });
 });
 
 describe("Outbox durable form", () => {
@@ -60,6 +61,17 @@ describe("Outbox durable form", () => {
     await state.load(open.client, { applied: 0, compactedThrough: 0 });
     let index = 0;
     const apply = (command: Command) => state.apply([{ index: ++index, term: 1, type: "normal", data: encodeCommand(command) }]).results[0]!;
+    apply({ kind: "member-set", nodeId: "n1", address: "a:1" });
+    const model = {
+      apiVersion: "opsconn/v1",
+      connectedServer: { name: "ha", nodes: [{ id: "n1", fqdn: "a:1" }] },
+      policies: [{ name: "l", type: "event-listener", path: "x", inputFormat: "json" }],
+      packages: [{ name: "pkg", policies: ["l"] }],
+      aspects: [{ name: "a", ciType: "Running Software", packages: ["pkg"] }],
+      templates: [{ name: "t", ciType: "Operations Connector System", aspects: ["a"] }],
+    };
+    expect(apply({ kind: "config", op: { op: "put-model", document: model } }).ok).toBe(true);
+    expect(apply({ kind: "config", op: { op: "deploy", template: "t", atMs: 1 } }).ok).toBe(true);
     apply({ kind: "config", op: { op: "assign", basisIndex: 0, changes: [{ package: "pkg", node: "n1", epoch: 1 }] } });
     expect(apply({ kind: "outbox", op: accept(["a", "b", "c"], ["s1", "s2", "s3"], "r1") }).ok).toBe(true);
     expect(apply({ kind: "outbox", op: { op: "forwarded", package: "pkg", epoch: 1, through: 1 } }).ok).toBe(true);
@@ -72,7 +84,8 @@ describe("Outbox durable form", () => {
     expect(again.outbox.toRows()).toEqual(state.outbox.toRows());
     // The same next op gives the same outcome on the restarted node and on the one that kept running.
     const next: OutboxOp = accept(["a", "d"], ["s1", "s4"]);
-    expect(again.outbox.apply(next, 99, again.config.assignments)).toEqual(state.outbox.apply(next, 99, state.config.assignments));
+    const context = (s: ReplicatedState) => ({ holders: s.config.assignments, deployed: new Set(s.config.current?.packages ?? []) });
+    expect(again.outbox.apply(next, 99, context(again))).toEqual(state.outbox.apply(next, 99, context(state)));
 
     const follower = new ReplicatedState();
     follower.restore(state.snapshot(), index);

@@ -36,6 +36,9 @@ export class EventForwarder {
   private attempts = 0;
   private lastError: string | null = null;
   private alarm: string | null = null;
+  /** Sent to OMi through this sequence number, under this epoch; the cursor may still lag it. */
+  private sentThrough = 0;
+  private sentCount = 0;
 
   constructor(private readonly options: ForwarderOptions) {}
 
@@ -54,46 +57,72 @@ export class EventForwarder {
   }
 
   private async loop(): Promise<void> {
-    const { packageName, state, target } = this.options;
     let failures = 0;
     // Bounded by `running`: stop() ends it at the next turn.
     while (this.running) {
-      const cursor = state.outbox.status().find((s) => s.package === packageName)?.cursor ?? 0;
-      const batch = target === null || !this.options.mayAct() ? [] : state.outbox.pending(packageName, cursor, forwardingLimits.batchEventsMax);
-      if (batch.length === 0) {
-        await Bun.sleep(forwardingLimits.idlePollMs);
-        continue;
+      let pause: number = forwardingLimits.idlePollMs;
+      try {
+        const step = await this.step();
+        if (step === "progress") {
+          failures = 0;
+          continue;
+        }
+        if (step === "stale") {
+          this.running = false; // a newer holder owns the package now
+          break;
+        }
+        if (step === "failed") pause = retryDelayMs(++failures, forwardingLimits.backoff, Math.random);
+      } catch (error) {
+        this.lastError = (error as Error).message;
+        pause = retryDelayMs(++failures, forwardingLimits.backoff, Math.random);
       }
-      this.attempts++;
-      const outcome = await sendToOmi(target!, batch.map((e) => e.event));
-      if (outcome.kind === "delivered") {
-        failures = 0;
-        this.alarm = null;
-        await this.advance(batch.at(-1)!.seq, batch.length);
-        continue;
-      }
-      failures++;
-      this.lastError = outcome.reason;
-      if (outcome.kind === "refused") this.alarm = `OMi refused a batch of ${batch.length} (first ${batch[0]!.id}): ${outcome.reason}`;
-      this.options.log.warn("forwarding failed; will retry", { package: packageName, outcome });
-      await Bun.sleep(retryDelayMs(failures, forwardingLimits.backoff, Math.random));
+      await Bun.sleep(pause);
     }
   }
 
-  private async advance(through: number, count: number): Promise<void> {
+  /**
+   * One batch: send it unless it was sent already and only the cursor move failed, then move the
+   * cursor. `sentThrough` is this epoch's own memory, so a failed proposal retries the proposal
+   * (with backoff), not the delivery.
+   */
+  private async step(): Promise<"idle" | "progress" | "failed" | "stale"> {
+    const { packageName, state, target } = this.options;
+    if (!this.running || target === null || !this.options.mayAct()) return "idle";
+    const cursor = state.outbox.status().find((s) => s.package === packageName)?.cursor ?? 0;
+    if (this.sentThrough <= cursor) {
+      const batch = state.outbox.pending(packageName, cursor, forwardingLimits.batchEventsMax);
+      if (batch.length === 0) return "idle";
+      this.attempts++;
+      const outcome = await sendToOmi(target, batch.map((e) => e.event));
+      if (outcome.kind !== "delivered") {
+        this.lastError = outcome.reason;
+        if (outcome.kind === "refused") this.alarm = `OMi refused a batch of ${batch.length} (first ${batch[0]!.id}): ${outcome.reason}`;
+        this.options.log.warn("forwarding failed; will retry", { package: packageName, outcome });
+        return "failed";
+      }
+      this.alarm = null;
+      this.sentThrough = batch.at(-1)!.seq;
+      this.sentCount = batch.length;
+    }
+    if (!this.running) return "idle";
+    return this.advance();
+  }
+
+  private async advance(): Promise<"progress" | "failed" | "stale"> {
     const { packageName, epoch, group } = this.options;
     try {
-      const { index, result } = await group.propose(encodeCommand({ kind: "outbox", op: { op: "forwarded", package: packageName, epoch, through } }));
+      const { index, result } = await group.propose(encodeCommand({ kind: "outbox", op: { op: "forwarded", package: packageName, epoch, through: this.sentThrough } }));
       if (!result.ok) {
         this.lastError = result.error;
-        return;
+        return result.error.startsWith("stale epoch") ? "stale" : "failed";
       }
       // Read the next batch only from a state that has the cursor moved.
       await group.waitApplied(index);
-      this.delivered += count;
+      this.delivered += this.sentCount;
+      return "progress";
     } catch (error) {
-      // Not recorded: the batch goes again (at most one batch re-sent per failure).
       this.lastError = (error as Error).message;
+      return "failed";
     }
   }
 }

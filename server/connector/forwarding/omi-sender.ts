@@ -39,6 +39,9 @@ export async function sendToOmi(target: OmiTarget, events: readonly OprEvent[]):
       headers,
       body: writeOmiEventList(events),
       signal: AbortSignal.timeout(target.timeoutMs),
+      // A redirect would turn the POST into a bodiless GET that OMi answers 200: a "delivery" of
+      // nothing. Never follow one; report it.
+      redirect: "manual",
       ...(target.ca === undefined ? {} : { tls: { ca: target.ca } }),
     });
   } catch (error) {
@@ -47,6 +50,7 @@ export async function sendToOmi(target: OmiTarget, events: readonly OprEvent[]):
   const body = await response.text().catch(() => "");
   if (response.ok) return { kind: "delivered", status: response.status };
   if (response.status === 408 || response.status === 429 || response.status >= 500) return { kind: "retry", reason: `HTTP ${response.status}` };
+  if (response.status >= 300 && response.status < 400) return { kind: "refused", status: response.status, reason: `HTTP ${response.status} redirect to ${response.headers.get("location") ?? "?"}: fix omiTarget.url` };
   return { kind: "refused", status: response.status, reason: `HTTP ${response.status}: ${body.slice(0, 200)}` };
 }
 

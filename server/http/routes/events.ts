@@ -36,14 +36,19 @@ export function eventRoutes(deps: EventRoutesDeps): Hono {
     if (!result.ok) return c.json(errorBody(result.status, result.error), result.status);
     if (result.events.length === 0) return c.json({ ids: [], duplicates: 0, suppressed: result.suppressed, ignored: result.ignored }, 202);
     const group = runningGroup(deps.group);
-    const eventKeys = result.events.map((e) => e.custom_attributes["source_event_id"] || null);
+    // A re-send is the same event again: same listener, same source id, same content. A changed
+    // event under the same id (firing, then resolved) is new and must pass.
+    const eventKeys = result.events.map((e) => {
+      const sourceId = e.custom_attributes["source_event_id"];
+      return sourceId ? `${found.policy.name}:${sourceId}:${Bun.hash(JSON.stringify(e)).toString(36)}` : null;
+    });
     try {
       const { index, result: applied } = await group.propose(
         encodeCommand({ kind: "outbox", op: { op: "accept", package: found.packageName, atMs: Date.now(), requestKey, eventKeys, events: result.events } }),
       );
-      if (!applied.ok) return c.json(errorBody(503, applied.error, { retry: true }), 503);
+      if (!applied.ok) return applied.error.includes("not deployed") ? c.json(errorBody(409, applied.error), 409) : c.json(errorBody(503, applied.error, { retry: true }), 503);
       await group.waitApplied(index);
-      const outcome = deps.state.outbox.resultAt(index);
+      const outcome = deps.state.outbox.takeResult(index);
       if (outcome === undefined || !outcome.ok) return c.json(errorBody(503, "accepted, but this node lost track of the ids; retry with the same Idempotency-Key", { retry: true }), 503);
       return c.json({ ids: outcome.ids, duplicates: outcome.duplicates, suppressed: result.suppressed, ignored: result.ignored }, 202);
     } catch (error) {

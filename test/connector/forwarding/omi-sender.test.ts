@@ -56,3 +56,18 @@ describe("retryDelayMs", () => {
     expect(retryDelayMs(1000, backoff, () => 0.5)).toBe(2500);
   });
 });
+
+describe("sendToOmi and redirects", () => {
+  test("a redirect is never followed (it would turn the POST into an empty GET): refused, named", async () => {
+    const redirecting = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: 301, headers: { location: `http://127.0.0.1:${server.port}/opr-web/rest/9.10/event_list` } }) });
+    try {
+      const before = (await store.stats()).deliveries;
+      const outcome = await sendToOmi({ ...target, baseUrl: `http://127.0.0.1:${redirecting.port}` }, events(2));
+      expect(outcome).toMatchObject({ kind: "refused", status: 301 });
+      expect(outcome.kind === "refused" && outcome.reason).toContain("redirect");
+      expect((await store.stats()).deliveries).toBe(before);
+    } finally {
+      redirecting.stop(true);
+    }
+  });
+});

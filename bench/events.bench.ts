@@ -6,27 +6,15 @@
  * OMi-side receive times of probe events sent at a modest rate. Each event carries a 128-byte
  * description.
  */
-import type { Subprocess } from "bun";
 import type { Bench, Metrics } from "./harness.ts";
 import { runLoad, type LoadResult } from "./support/load.ts";
 import { startCluster, type Cluster } from "../test/support/cluster.ts";
-import { bunPath, cleanupAll, freePorts, repoRoot, tempDir, trackProcess } from "../test/support/node-process.ts";
+import { cleanupAll } from "../test/support/node-process.ts";
+import { startOmiSim } from "../test/support/omi-sim-process.ts";
 
 const runMs = 4_000;
 const warmupMs = 1_000;
 const probes = 300;
-
-async function startSim(): Promise<{ url: string; proc: Subprocess }> {
-  const [port] = freePorts(1);
-  const proc = Bun.spawn([bunPath, "server/main.ts", "omi-sim", "--port", String(port), "--data", tempDir()], { cwd: repoRoot, stdout: "ignore", stderr: "pipe" });
-  trackProcess(proc as never);
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    if ((await fetch(`${url}/omi-sim/stats`).catch(() => null))?.ok) return { url, proc };
-    await Bun.sleep(50);
-  }
-  throw new Error("omi-sim did not start");
-}
 
 async function deploy(cluster: Cluster): Promise<void> {
   const leader = await cluster.waitForLeader(15_000);
@@ -75,7 +63,7 @@ async function ingestToOmi(cluster: Cluster, simUrl: string): Promise<{ p50: num
 export default {
   name: "events",
   async run(): Promise<Metrics> {
-    const sim = await startSim();
+    const sim = await startOmiSim();
     const cluster = await startCluster({ size: 3, extraArgs: ["--omi-url", sim.url] });
     try {
       await deploy(cluster);

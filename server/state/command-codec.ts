@@ -86,28 +86,26 @@ const configOpNames = new Set(["put-model", "deploy", "rollback", "assign", "ren
 
 /** Only the envelope is checked here; config-state.ts checks what each op carries. */
 function parseConfigOp(text: string): ConfigOp {
-  let op: unknown;
-  try {
-    op = JSON.parse(text);
-  } catch {
-    throw new BinaryDecodeError("config op is not JSON");
-  }
+  const op = parseJson(text, "config op");
   if (typeof op !== "object" || op === null || !configOpNames.has((op as { op?: unknown }).op as string)) throw new BinaryDecodeError("config op has no known 'op'");
   return op as ConfigOp;
 }
 
 /** The envelope only; outbox.ts checks the rest deterministically. */
 function parseOutboxOp(text: string): OutboxOp {
-  let op: unknown;
-  try {
-    op = JSON.parse(text);
-  } catch {
-    throw new BinaryDecodeError("outbox op is not JSON");
-  }
+  const op = parseJson(text, "outbox op");
   const o = op as { op?: unknown; package?: unknown; events?: unknown; eventKeys?: unknown; epoch?: unknown; through?: unknown; atMs?: unknown; requestKey?: unknown };
   const isCount = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
   if (typeof o !== "object" || o === null || typeof o.package !== "string") throw new BinaryDecodeError("outbox op has no package");
   if (o.op === "accept" && Array.isArray(o.events) && Array.isArray(o.eventKeys) && isCount(o.atMs) && (o.requestKey === null || typeof o.requestKey === "string")) return op as OutboxOp;
   if (o.op === "forwarded" && isCount(o.epoch) && isCount(o.through)) return op as OutboxOp;
   throw new BinaryDecodeError("outbox op is neither a well-formed accept nor forwarded");
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BinaryDecodeError(`${what} is not JSON`);
+  }
 }

@@ -7,7 +7,8 @@
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { startCluster, type Cluster } from "../support/cluster.ts";
-import { bunPath, cleanupAll, freePorts, repoRoot, tempDir, trackProcess } from "../support/node-process.ts";
+import { cleanupAll } from "../support/node-process.ts";
+import { startOmiSim } from "../support/omi-sim-process.ts";
 
 let cluster: Cluster | null = null;
 let sim: Subprocess | null = null;
@@ -20,15 +21,9 @@ afterEach(async () => {
 afterAll(cleanupAll);
 
 async function startSim(): Promise<string> {
-  const [port] = freePorts(1);
-  sim = Bun.spawn([bunPath, "server/main.ts", "omi-sim", "--port", String(port), "--data", tempDir()], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });
-  trackProcess(sim as never);
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    if ((await fetch(`${url}/omi-sim/stats`).catch(() => null))?.ok) return url;
-    await Bun.sleep(50);
-  }
-  throw new Error("omi-sim did not start");
+  const started = await startOmiSim();
+  sim = started.proc;
+  return started.url;
 }
 
 async function holderOf(group: Cluster, pkg: string): Promise<string | null> {

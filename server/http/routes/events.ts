@@ -58,14 +58,19 @@ export function eventRoutes(deps: EventRoutesDeps): Hono {
   return routes;
 }
 
+/** Per deployment: listener path → policy and package (resolved once, not per request). */
+const listenersByDeployment = new WeakMap<object, ReadonlyMap<string, { policy: Policy; packageName: string }>>();
+
 /** The current deployment's event-listener policy on `path`, and the package it belongs to. */
 function findEventListener(state: ReplicatedState, path: string): { policy: Policy; packageName: string } | null {
   const deployment = state.config.current;
   if (deployment === null) return null;
-  const resolved = resolveTemplate(deployment.model, deployment.template);
-  if (!resolved.ok) return null;
-  for (const pkg of resolved.packages) {
-    for (const policy of pkg.policies) if (policy.type === "event-listener" && policy.path === path) return { policy, packageName: pkg.name };
+  let listeners = listenersByDeployment.get(deployment);
+  if (listeners === undefined) {
+    const byPath = new Map<string, { policy: Policy; packageName: string }>();
+    const resolved = resolveTemplate(deployment.model, deployment.template);
+    if (resolved.ok) for (const pkg of resolved.packages) for (const policy of pkg.policies) if (policy.type === "event-listener") byPath.set(policy.path, { policy, packageName: pkg.name });
+    listenersByDeployment.set(deployment, (listeners = byPath));
   }
-  return null;
+  return listeners.get(path) ?? null;
 }

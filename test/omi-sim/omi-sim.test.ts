@@ -80,6 +80,19 @@ describe("omi-sim event web service", () => {
     expect((await app.request("/omi-sim/events/omi-1/change", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ colour: "red" }) })).status).toBe(400);
   });
 
+  test("after a reopen, a key still merges into its active event, an operator-closed one starts afresh, and new ids continue", async () => {
+    const dir = tempDir();
+    let first = await SimStore.open(dir);
+    await first.deliver("raw", [event({ title: "a", key: "k1" }), event({ title: "b", key: "k2" }), event({ title: "c" })], "2026-11-24T10:00:00.000Z");
+    await first.change("omi-2", { state: "closed" }, "2026-11-24T10:00:01.000Z");
+    first.close();
+    first = await SimStore.open(dir);
+    expect(await first.deliver("raw", [event({ title: "a2", key: "k1" }), event({ title: "b2", key: "k2" })], "2026-11-24T10:00:02.000Z")).toEqual(["omi-1", "omi-4"]);
+    expect((await first.event("omi-1"))?.duplicate_count).toBe(1);
+    expect(await first.stats()).toMatchObject({ deliveries: 2, eventsDelivered: 5, events: 4, duplicateCount: 1 });
+    first.close();
+  });
+
   test("bad input is a 400 naming the problem and stores nothing", async () => {
     for (const [type, body] of [["application/json", "{"], ["application/json", JSON.stringify({ event: { severity: "major" } })], ["text/xml", "<event_list><event><title>x</title>"], ["text/xml", '<!DOCTYPE x [<!ENTITY a "b">]><event><title>&a;</title></event>']] as const) {
       const res = await app.request(path, { method: "POST", headers: { "content-type": type }, body });

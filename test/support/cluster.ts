@@ -267,7 +267,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...(options.extraArgs ?? []),
     ]);
   }
-  const command = options.command ?? [bunPath, "server/main.ts"];
+  // OPSCONN_CPU_PROFILE_DIR=dir: each node writes a CPU profile (markdown) there when it stops.
+  const profileDir = process.env["OPSCONN_CPU_PROFILE_DIR"];
+  const command = options.command ?? [bunPath, ...(profileDir ? ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`] : []), "server/main.ts"];
   const startTimeoutMs = options.startTimeoutMs ?? 15_000;
   const cluster = new Cluster(nodes, command, args, startTimeoutMs, options.dir === undefined ? [parent] : nodes.map((n) => n.dataDir), secret);
   try {

@@ -361,6 +361,16 @@ export const outboxLimits = {
   alarmFraction: 0.8,
 } as const;
 
+/**
+ * Group commit of listener requests into outbox entries (server/connector/events/accept-queue.ts).
+ * An entry stays well under one Raft append (raftLimits.appendBytesMax), so a batch never travels alone.
+ */
+export const acceptBatching = {
+  eventsPerEntryMax: 5_000,
+  bytesPerEntryMax: 512 * 1024,
+} as const;
+assert(acceptBatching.bytesPerEntryMax <= raftLimits.appendBytesMax / 2, "an accept batch leaves room in an append for its neighbours");
+
 /** Forwarding a package's outbox to OMi (server/connector/forwarding). */
 export const forwardingLimits = {
   /** Events per POST to OMi's event_list: large enough to amortize, small enough to re-send. */

@@ -7,11 +7,13 @@
  */
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 import type { ConfigOp } from "./config-state.ts";
-import type { OutboxOp } from "./outbox.ts";
+import type { AcceptBatch, AcceptSegment, OutboxOp } from "./outbox.ts";
 
 export const commandVersion = 1;
 
 const kindCodes = { "kv-put": 1, "kv-put-batch": 2, "kv-delete": 3, "member-set": 4, "member-remove": 5, config: 6, outbox: 7 } as const;
+/** The outbox's accept batches travel in binary (encodeAcceptBatch); its other ops as JSON (kind 7). */
+const outboxAcceptCode = 8;
 
 export interface KvItem {
   readonly key: string;
@@ -27,10 +29,11 @@ export type Command =
   | { readonly kind: "member-remove"; readonly nodeId: string }
   /** Configuration (config-state.ts), as JSON: rare, small, and its shape grows with the model. */
   | { readonly kind: "config"; readonly op: ConfigOp }
-  /** The event outbox (outbox.ts), as JSON for now: a binary form belongs with the events benchmark. */
+  /** The event outbox (outbox.ts): accept batches in binary, cursor moves as JSON. */
   | { readonly kind: "outbox"; readonly op: OutboxOp };
 
 export function encodeCommand(command: Command): Uint8Array {
+  if (command.kind === "outbox" && command.op.op === "accept-batch") return encodeAcceptBatch(command.op.batch);
   const out = new ByteWriter(sizeHint(command)).u8(commandVersion).u8(kindCodes[command.kind]);
   switch (command.kind) {
     case "kv-put":
@@ -52,6 +55,58 @@ export function encodeCommand(command: Command): Uint8Array {
 }
 
 /** Throws BinaryDecodeError for anything malformed; the applier turns that into a failed result. */
+/**
+ * [package][atMs f64][segments u32] then per segment [requestKey?][events u32] and per event
+ * [eventKey?][event bytes]; an optional text is a u8 flag then the text.
+ */
+function encodeAcceptBatch(batch: AcceptBatch): Uint8Array {
+  let bytes = 64 + batch.package.length * 3;
+  for (const segment of batch.segments) {
+    bytes += 16 + (segment.requestKey?.length ?? 0) * 3;
+    for (let i = 0; i < segment.events.length; i++) bytes += 10 + (segment.eventKeys[i]?.length ?? 0) * 3 + segment.events[i]!.length;
+  }
+  const out = new ByteWriter(bytes).u8(commandVersion).u8(outboxAcceptCode).text(batch.package).f64(batch.atMs).u32(batch.segments.length);
+  for (const segment of batch.segments) {
+    optionalText(out, segment.requestKey).u32(segment.events.length);
+    for (let i = 0; i < segment.events.length; i++) optionalText(out, segment.eventKeys[i] ?? null).bytes(segment.events[i]!);
+  }
+  return out.finish();
+}
+
+function optionalText(out: ByteWriter, value: string | null): ByteWriter {
+  return value === null ? out.u8(0) : out.u8(1).text(value);
+}
+
+function readOptionalText(reader: ByteReader, what: string): string | null {
+  const flag = reader.u8(what);
+  if (flag === 0) return null;
+  if (flag !== 1) throw new BinaryDecodeError(`${what}: flag ${flag} is neither 0 nor 1`);
+  return reader.text(what);
+}
+
+/** Events stay bytes (views into the entry): only the holder decodes them, when it forwards. */
+function readAcceptBatch(reader: ByteReader): AcceptBatch {
+  const packageName = reader.text("package");
+  const atMs = reader.f64("accepted at");
+  const segmentCount = reader.u32("requests");
+  // Each segment takes at least 5 bytes, each event at least 5: claimed counts must fit the input.
+  if (segmentCount * 5 > reader.remaining) throw new BinaryDecodeError(`accept claims ${segmentCount} requests in ${reader.remaining} bytes`);
+  const segments: AcceptSegment[] = [];
+  for (let s = 0; s < segmentCount; s++) {
+    const requestKey = readOptionalText(reader, "idempotency key");
+    const count = reader.u32("events");
+    if (count * 5 > reader.remaining) throw new BinaryDecodeError(`request claims ${count} events in ${reader.remaining} bytes`);
+    const eventKeys: Array<string | null> = [];
+    const events: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      eventKeys.push(readOptionalText(reader, "event key"));
+      events.push(reader.bytes("event"));
+    }
+    segments.push({ requestKey, eventKeys, events });
+  }
+  return { package: packageName, atMs, segments };
+}
+
 /** An upper bound for the encoded size, so a batch is written into one buffer without regrowing. */
 function sizeHint(command: Command): number {
   if (command.kind !== "kv-put-batch") return 64;
@@ -72,6 +127,7 @@ export function decodeCommand(data: Uint8Array): Command {
   else if (code === kindCodes["member-remove"]) command = { kind: "member-remove", nodeId: reader.text("node id") };
   else if (code === kindCodes.config) command = { kind: "config", op: parseConfigOp(reader.text("config op")) };
   else if (code === kindCodes.outbox) command = { kind: "outbox", op: parseOutboxOp(reader.text("outbox op")) };
+  else if (code === outboxAcceptCode) command = { kind: "outbox", op: { op: "accept-batch", batch: readAcceptBatch(reader) } };
   else if (code === kindCodes["kv-put-batch"]) {
     const count = reader.u32("item count");
     if (count * 8 > reader.remaining) throw new BinaryDecodeError(`batch claims ${count} items in ${reader.remaining} bytes`);

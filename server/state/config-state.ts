@@ -77,6 +77,9 @@ export interface ConfigRows {
   readonly deployments: readonly string[];
 }
 
+const noPackages: ReadonlySet<string> = new Set();
+const deployedSets = new WeakMap<Deployment, ReadonlySet<string>>();
+
 export class ConfigState {
   private draftModel: ConfigModel = emptyModel;
   /** Log index of the put-model that wrote the draft (0: never written). */
@@ -102,6 +105,15 @@ export class ConfigState {
 
   get deployments(): readonly Deployment[] {
     return this.history;
+  }
+
+  /** The current deployment's package names (one set per deployment, not per call). */
+  get deployedPackages(): ReadonlySet<string> {
+    const current = this.current;
+    if (current === null) return noPackages;
+    let names = deployedSets.get(current);
+    if (names === undefined) deployedSets.set(current, (names = new Set(current.packages)));
+    return names;
   }
 
   get current(): Deployment | null {

@@ -12,9 +12,12 @@
 import { assert } from "../assert.ts";
 import { outboxLimits } from "../constants.ts";
 import type { OprEvent } from "../connector/events/event-record.ts";
+import { decodeOprEvent, encodeOprEvent } from "../connector/events/event-codec.ts";
+import { ByteReader, ByteWriter } from "./binary.ts";
 import type { SqlStatement } from "../storage/sql-writer.ts";
 import type { PackageAssignment } from "./config-state.ts";
 
+/** An undelivered event as the forwarder sees it (decoded on demand from its stored bytes). */
 export interface OutboxEntry {
   readonly seq: number;
   readonly id: string;
@@ -22,28 +25,56 @@ export interface OutboxEntry {
   readonly event: OprEvent;
 }
 
+/** As held: the event stays in its binary form (event-codec.ts) until a holder forwards it. */
+interface StoredEntry {
+  readonly seq: number;
+  readonly id: string;
+  readonly acceptedAtMs: number;
+  readonly bytes: Uint8Array;
+}
+
+/** One listener request inside an accept batch: all or nothing on its own. */
+export interface AcceptSegment {
+  /** The request's Idempotency-Key header, or null. */
+  readonly requestKey: string | null;
+  /** Per event (the source's source_event_id), or null; same length as `events`. */
+  readonly eventKeys: ReadonlyArray<string | null>;
+  /** Each event in its binary form (event-codec.ts). */
+  readonly events: readonly Uint8Array[];
+}
+
+/** Concurrent listener requests for one package, coalesced into one log entry. */
+export interface AcceptBatch {
+  readonly package: string;
+  readonly atMs: number;
+  readonly segments: readonly AcceptSegment[];
+}
+
 export type OutboxOp =
+  /** One request, events as objects: the JSON form (command kind 7) of earlier builds, still applied. */
   | {
       readonly op: "accept";
       readonly package: string;
       readonly atMs: number;
-      /** Per request (an Idempotency-Key header), or null. */
       readonly requestKey: string | null;
-      /** Per event (the source's source_event_id), or null; same length as `events`. */
       readonly eventKeys: ReadonlyArray<string | null>;
       readonly events: readonly OprEvent[];
     }
+  /** The binary form (command kind 8): many requests in one entry. */
+  | { readonly op: "accept-batch"; readonly batch: AcceptBatch }
   | { readonly op: "forwarded"; readonly package: string; readonly epoch: number; readonly through: number };
 
-export type OutboxResult = { readonly ok: true; readonly ids: readonly string[]; readonly duplicates: number } | { readonly ok: false; readonly error: string };
+export type SegmentResult = { readonly ok: true; readonly ids: readonly string[]; readonly duplicates: number } | { readonly ok: false; readonly error: string };
+export type BatchResult = { readonly ok: true; readonly segments: readonly SegmentResult[] } | { readonly ok: false; readonly error: string };
+export type OutboxResult = SegmentResult | BatchResult;
 
 interface PackageOutbox {
   nextSeq: number;
   /** Delivered through this sequence number. */
   cursor: number;
-  readonly entries: OutboxEntry[];
+  readonly entries: StoredEntry[];
   /** Sequence numbers accepted since the last flush (rows to insert). */
-  unwritten: OutboxEntry[];
+  unwritten: StoredEntry[];
   dirty: boolean;
 }
 
@@ -53,9 +84,10 @@ const insertKey = "INSERT INTO outbox_keys (ord, key, ids) VALUES (?, ?, ?)";
 const deleteKeysBefore = "DELETE FROM outbox_keys WHERE ord < ?";
 const upsertPackage = "INSERT INTO outbox_packages (package, next_seq, cursor) VALUES (?, ?, ?) ON CONFLICT(package) DO UPDATE SET next_seq = excluded.next_seq, cursor = excluded.cursor";
 
+/** The durable form: table rows, and the same in snapshots. A row's document is binary (`storedRow`), or JSON from earlier builds. */
 export interface OutboxRows {
   readonly packages: ReadonlyArray<{ readonly name: string; readonly nextSeq: number; readonly cursor: number }>;
-  readonly entries: ReadonlyArray<{ readonly name: string; readonly document: string }>;
+  readonly entries: ReadonlyArray<{ readonly name: string; readonly document: Uint8Array | string }>;
   readonly keys: ReadonlyArray<{ readonly ord: number; readonly key: string; readonly ids: string }>;
 }
 
@@ -74,7 +106,14 @@ export class Outbox {
 
   /** `deployed`: the packages of the current deployment (events for any other would never be forwarded). */
   apply(op: OutboxOp, index: number, context: { readonly holders: ReadonlyMap<string, PackageAssignment>; readonly deployed: ReadonlySet<string> }): OutboxResult {
-    const result = op.op === "accept" ? (context.deployed.has(op.package) ? this.accept(op, index) : { ok: false as const, error: `package ${op.package} is not deployed (any more); nothing was accepted` }) : this.forwarded(op, context.holders);
+    let result: OutboxResult;
+    if (op.op === "forwarded") result = this.forwarded(op, context.holders);
+    else {
+      const batch = op.op === "accept-batch" ? op.batch : { package: op.package, atMs: op.atMs, segments: [{ requestKey: op.requestKey, eventKeys: op.eventKeys, events: op.events.map(encodeOprEvent) }] };
+      const accepted: BatchResult = context.deployed.has(batch.package) ? this.acceptBatch(batch, index) : { ok: false, error: `package ${batch.package} is not deployed (any more); nothing was accepted` };
+      // The one-request form answers with its one segment, as it always did.
+      result = op.op === "accept" && accepted.ok ? accepted.segments[0]! : accepted;
+    }
     this.results.set(index, result);
     if (this.results.size > outboxLimits.resultsKept) this.results.delete(this.results.keys().next().value!);
     return result;
@@ -87,27 +126,46 @@ export class Outbox {
     return result;
   }
 
-  private accept(op: Extract<OutboxOp, { op: "accept" }>, index: number): OutboxResult {
-    if (op.events.length !== op.eventKeys.length || op.events.length === 0) return { ok: false, error: "malformed accept: events and keys differ in number" };
-    const requestKey = op.requestKey === null ? null : `r:${op.package}:${op.requestKey}`;
+  /**
+   * Segments apply in order, each all or nothing (a full outbox refuses the segment that does not
+   * fit, not its neighbours). Ids are `<log index>.<position in the entry>`: unique, and the same on
+   * every node.
+   */
+  private acceptBatch(batch: AcceptBatch, index: number): BatchResult {
+    if (batch.segments.length === 0) return { ok: false, error: "malformed accept: no requests" };
+    const box = this.box(batch.package);
+    let position = 0;
+    const segments = batch.segments.map((segment) => {
+      const result = this.acceptSegment(box, batch, segment, { index, position });
+      position += segment.events.length;
+      return result;
+    });
+    return { ok: true, segments };
+  }
+
+  private acceptSegment(box: PackageOutbox, batch: AcceptBatch, segment: AcceptSegment, at: { index: number; position: number }): SegmentResult {
+    const { events, eventKeys } = segment;
+    if (events.length !== eventKeys.length || events.length === 0) return { ok: false, error: "malformed accept: events and keys differ in number" };
+    const requestKey = segment.requestKey === null ? null : `r:${batch.package}:${segment.requestKey}`;
     const earlier = requestKey === null ? undefined : this.seen.get(requestKey)?.ids;
     if (earlier !== undefined) return { ok: true, ids: earlier, duplicates: earlier.length };
-    const box = this.box(op.package);
-    const fresh = op.events.filter((_, i) => op.eventKeys[i] === null || !this.seen.has(`e:${op.package}:${op.eventKeys[i]}`)).length;
+    const keyOf = (i: number) => (eventKeys[i] === null ? null : `e:${batch.package}:${eventKeys[i]}`);
+    let fresh = 0;
+    for (let i = 0; i < events.length; i++) if (keyOf(i) === null || !this.seen.has(keyOf(i)!)) fresh++;
     if (box.entries.length + fresh > this.eventsPerPackageMax) {
-      return { ok: false, error: `outbox full: package ${op.package} holds ${box.entries.length} undelivered events (budget ${this.eventsPerPackageMax}); nothing was accepted` };
+      return { ok: false, error: `outbox full: package ${batch.package} holds ${box.entries.length} undelivered events (budget ${this.eventsPerPackageMax}); nothing was accepted` };
     }
     const ids: string[] = [];
     let duplicates = 0;
-    for (const [i, event] of op.events.entries()) {
-      const key = op.eventKeys[i] === null ? null : `e:${op.package}:${op.eventKeys[i]}`;
+    for (let i = 0; i < events.length; i++) {
+      const key = keyOf(i);
       const known = key === null ? undefined : this.seen.get(key)?.ids;
       if (known !== undefined) {
         ids.push(known[0]!);
         duplicates++;
         continue;
       }
-      const entry: OutboxEntry = { seq: box.nextSeq++, id: `${index}.${i}`, acceptedAtMs: op.atMs, event };
+      const entry: StoredEntry = { seq: box.nextSeq++, id: `${at.index}.${at.position + i}`, acceptedAtMs: batch.atMs, bytes: events[i]! };
       box.entries.push(entry);
       box.unwritten.push(entry);
       ids.push(entry.id);
@@ -156,7 +214,7 @@ export class Outbox {
     const out: OutboxEntry[] = [];
     for (const entry of box.entries) {
       if (entry.seq <= afterSeq) continue;
-      out.push(entry);
+      out.push({ seq: entry.seq, id: entry.id, acceptedAtMs: entry.acceptedAtMs, event: decodeOprEvent(entry.bytes) });
       if (out.length >= max) break;
     }
     return out;
@@ -175,7 +233,7 @@ export class Outbox {
   flush(out: SqlStatement[]): void {
     for (const [name, box] of this.packages) {
       if (!box.dirty) continue;
-      for (const entry of box.unwritten) if (entry.seq > box.cursor) out.push({ sql: insertEntry, args: [name, entry.seq, JSON.stringify(entry)] });
+      for (const entry of box.unwritten) if (entry.seq > box.cursor) out.push({ sql: insertEntry, args: [name, entry.seq, storedRow(entry)] });
       out.push({ sql: deleteThrough, args: [name, box.cursor] }, { sql: upsertPackage, args: [name, box.nextSeq, box.cursor] });
       box.unwritten = [];
       box.dirty = false;
@@ -199,7 +257,7 @@ export class Outbox {
     this.nextOrd = (rows.keys.reduce((max, k) => Math.max(max, k.ord), 0) || 0) + 1;
     for (const p of rows.packages) this.packages.set(p.name, { nextSeq: p.nextSeq, cursor: p.cursor, entries: [], unwritten: [], dirty: false });
     for (const row of rows.entries) {
-      const entry = JSON.parse(row.document) as OutboxEntry;
+      const entry = fromRow(row.document);
       const box = this.box(row.name);
       assert(entry.seq > box.cursor && entry.seq < box.nextSeq, `outbox row ${row.name}/${entry.seq} outside (${box.cursor}, ${box.nextSeq})`);
       box.entries.push(entry);
@@ -211,7 +269,7 @@ export class Outbox {
     return {
       keys: [...this.seen].map(([key, { ord, ids }]) => ({ ord, key, ids: JSON.stringify(ids) })),
       packages: [...this.packages].map(([name, box]) => ({ name, nextSeq: box.nextSeq, cursor: box.cursor })),
-      entries: [...this.packages].flatMap(([name, box]) => box.entries.map((entry) => ({ name, document: JSON.stringify(entry) }))),
+      entries: [...this.packages].flatMap(([name, box]) => box.entries.map((entry) => ({ name, document: storedRow(entry) }))),
     };
   }
 
@@ -224,4 +282,21 @@ export class Outbox {
       box.dirty = true;
     }
   }
+}
+
+/** A row's document: [seq f64][id][acceptedAtMs f64][event bytes]. */
+function storedRow(entry: StoredEntry): Uint8Array {
+  return new ByteWriter(32 + entry.id.length + entry.bytes.length).f64(entry.seq).text(entry.id).f64(entry.acceptedAtMs).bytes(entry.bytes).finish();
+}
+
+/** Binary rows, or the JSON documents of earlier builds (re-encoded, so an upgrade loses nothing). */
+function fromRow(document: Uint8Array | string): StoredEntry {
+  if (typeof document === "string") {
+    const legacy = JSON.parse(document) as OutboxEntry;
+    return { seq: legacy.seq, id: legacy.id, acceptedAtMs: legacy.acceptedAtMs, bytes: encodeOprEvent(legacy.event) };
+  }
+  const reader = new ByteReader(document);
+  const entry = { seq: reader.f64("outbox seq"), id: reader.text("outbox id"), acceptedAtMs: reader.f64("outbox accepted at"), bytes: reader.bytes("outbox event") };
+  reader.end("outbox row");
+  return entry;
 }

@@ -26,8 +26,8 @@ export interface ApplyOutcome {
   readonly results: readonly ApplyResult[];
 }
 
-/** 2 adds the configuration rows, 3 the outbox; older images are still read. */
-const snapshotVersion = 3;
+/** 2 adds the configuration rows, 3 the outbox (JSON), 4 the outbox in binary; older images are still read. */
+const snapshotVersion = 4;
 
 /** How much log upkeep each flush does (kv-table.ts); tests shrink them to reach every path. */
 export type KvUpkeep = Omit<KvFlushLimits, "compactedThrough">;
@@ -70,7 +70,7 @@ export class ReplicatedState {
     const outboxKeys = await client.execute("SELECT ord, key, ids FROM outbox_keys ORDER BY ord");
     this.outbox.load({
       packages: outboxPackages.rows.map((r) => ({ name: String(r["package"]), nextSeq: Number(r["next_seq"]), cursor: Number(r["cursor"]) })),
-      entries: outboxEntries.rows.map((r) => ({ name: String(r["package"]), document: String(r["document"]) })),
+      entries: outboxEntries.rows.map((r) => ({ name: String(r["package"]), document: rowDocument(r["document"]) })),
       keys: outboxKeys.rows.map((r) => ({ ord: Number(r["ord"]), key: String(r["key"]), ids: String(r["ids"]) })),
     });
     const memberRows = await client.execute("SELECT node_id, address FROM members");
@@ -204,7 +204,7 @@ export class ReplicatedState {
         return result.ok ? { index: entry.index, ok: true, ...(result.version === undefined ? {} : { version: result.version }) } : { index: entry.index, ok: false, error: result.error };
       }
       case "outbox": {
-        const result = this.outbox.apply(command.op, entry.index, { holders: this.config.assignments, deployed: new Set(this.config.current?.packages ?? []) });
+        const result = this.outbox.apply(command.op, entry.index, { holders: this.config.assignments, deployed: this.config.deployedPackages });
         return result.ok ? { index: entry.index, ok: true } : { index: entry.index, ok: false, error: result.error };
       }
       default:
@@ -228,7 +228,7 @@ export class ReplicatedState {
     const config = this.config.toRows();
     out.text(config.draft ?? "").text(config.runtime ?? "").u32(config.deployments.length);
     for (const deployment of config.deployments) out.text(deployment);
-    out.text(JSON.stringify(this.outbox.toRows()));
+    writeOutboxRows(out, this.outbox.toRows());
     return out.finish();
   }
 
@@ -251,7 +251,7 @@ export class ReplicatedState {
       const deployments = Array.from({ length: reader.u32("config deployments") }, () => reader.text("config deployment"));
       config = { draft: draft === "" ? null : draft, runtime: runtime === "" ? null : runtime, deployments };
     }
-    const outbox: OutboxRows = version >= 3 ? (JSON.parse(reader.text("outbox")) as OutboxRows) : { packages: [], entries: [], keys: [] };
+    const outbox: OutboxRows = version >= 4 ? readOutboxRows(reader) : version === 3 ? (JSON.parse(reader.text("outbox")) as OutboxRows) : { packages: [], entries: [], keys: [] };
     reader.end("snapshot");
     // The caller deletes every log entry in the same transaction: all values go into kv rows.
     const statements: SqlStatement[] = [];
@@ -284,3 +284,29 @@ const defaultUpkeep: KvUpkeep = {
 };
 
 const memberInsert = "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?)";
+
+function writeOutboxRows(out: ByteWriter, rows: OutboxRows): void {
+  out.u32(rows.packages.length);
+  for (const p of rows.packages) out.text(p.name).f64(p.nextSeq).f64(p.cursor);
+  out.u32(rows.keys.length);
+  for (const k of rows.keys) out.f64(k.ord).text(k.key).text(k.ids);
+  out.u32(rows.entries.length);
+  for (const e of rows.entries) {
+    assert(typeof e.document !== "string", "the outbox's own rows are binary");
+    out.text(e.name).bytes(e.document);
+  }
+}
+
+function readOutboxRows(reader: ByteReader): OutboxRows {
+  const packages = Array.from({ length: reader.u32("outbox packages") }, () => ({ name: reader.text("outbox package"), nextSeq: reader.f64("next seq"), cursor: reader.f64("cursor") }));
+  const keys = Array.from({ length: reader.u32("outbox keys") }, () => ({ ord: reader.f64("key ord"), key: reader.text("key"), ids: reader.text("key ids") }));
+  const entries = Array.from({ length: reader.u32("outbox entries") }, () => ({ name: reader.text("outbox package"), document: reader.bytes("outbox row") }));
+  return { packages, keys, entries };
+}
+
+/** A BLOB comes back from libSQL as an ArrayBuffer; a TEXT document is an earlier build's JSON. */
+function rowDocument(value: unknown): Uint8Array | string {
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (value instanceof Uint8Array) return value;
+  return String(value);
+}

@@ -97,13 +97,16 @@ export const outboxPackages = sqliteTable("outbox_packages", {
   cursor: integer("cursor").notNull(),
 });
 
-/** Undelivered events (JSON), deleted once the package's cursor passes them. */
+/**
+ * Undelivered events, deleted once the package's cursor passes them. The document is binary
+ * (server/state/outbox.ts `storedRow`); rows written by earlier builds hold JSON text and still load.
+ */
 export const outboxEvents = sqliteTable(
   "outbox_events",
   {
     package: text("package").notNull(),
     seq: integer("seq").notNull(),
-    document: text("document").notNull(),
+    document: blob("document").notNull(),
   },
   (t) => [primaryKey({ columns: [t.package, t.seq] })],
 );

@@ -4,6 +4,7 @@ import { Outbox, type OutboxOp } from "../../server/state/outbox.ts";
 import { ReplicatedState } from "../../server/state/replicated-state.ts";
 import { encodeCommand, type Command } from "../../server/state/command-codec.ts";
 import { emptyOprEvent } from "../../server/connector/events/event-record.ts";
+import { encodeOprEvent } from "../../server/connector/events/event-codec.ts";
 import type { SqlStatement } from "../../server/storage/sql-writer.ts";
 import { openDatabase } from "../../server/storage/database.ts";
 import { cleanupAll, tempDir } from "../support/node-process.ts";
@@ -54,6 +55,34 @@ describe("Outbox", () => {
   });
 });
 
+const batch = (segments: Array<{ titles: string[]; requestKey?: string }>): OutboxOp => ({
+  op: "accept-batch",
+  batch: { package: "pkg", atMs: 2000, segments: segments.map((s) => ({ requestKey: s.requestKey ?? null, eventKeys: s.titles.map(() => null), events: s.titles.map((t) => encodeOprEvent(ev(t))) })) },
+});
+
+describe("Outbox accept batches (many requests in one entry)", () => {
+  test("each request gets its own ids, numbered by position in the entry; a repeated Idempotency-Key inside one entry gets the first one's ids", () => {
+    const box = new Outbox();
+    const result = box.apply(batch([{ titles: ["a", "b"], requestKey: "k" }, { titles: ["c"] }, { titles: ["a", "b"], requestKey: "k" }]), 7, holders);
+    expect(result).toEqual({ ok: true, segments: [{ ok: true, ids: ["7.0", "7.1"], duplicates: 0 }, { ok: true, ids: ["7.2"], duplicates: 0 }, { ok: true, ids: ["7.0", "7.1"], duplicates: 2 }] });
+    expect(box.pending("pkg", 0, 10).map((e) => [e.seq, e.id, e.event.title])).toEqual([[1, "7.0", "a"], [2, "7.1", "b"], [3, "7.2", "c"]]);
+    expect(box.takeResult(7)).toEqual(result);
+    expect(box.takeResult(7)).toBeUndefined();
+  });
+
+  test("a request that does not fit the budget is refused alone; its neighbours in the entry are accepted", () => {
+    const box = new Outbox(3);
+    const result = box.apply(batch([{ titles: ["a"] }, { titles: ["b", "c", "d"] }, { titles: ["e", "f"] }]), 1, holders);
+    expect(result.ok && "segments" in result && result.segments.map((s) => s.ok)).toEqual([true, false, true]);
+    expect(box.pending("pkg", 0, 10).map((e) => e.event.title)).toEqual(["a", "e", "f"]);
+  });
+
+  test("a package that is not deployed refuses the whole entry", () => {
+    const refused = new Outbox().apply(batch([{ titles: ["a"] }]), 1, { ...holders, deployed: new Set() });
+    expect(refused.ok).toBe(false);
+  });
+});
+
 describe("Outbox durable form", () => {
   test("flushed rows reload to the same outbox and dedup window (a restarted node decides alike); snapshots carry it", async () => {
     const open = await openDatabase(tempDir());
@@ -90,6 +119,22 @@ describe("Outbox durable form", () => {
     const follower = new ReplicatedState();
     follower.restore(state.snapshot(), index);
     expect(follower.outbox.toRows()).toEqual(state.outbox.toRows());
+    open.close();
+  });
+
+  test("rows written by an earlier build (JSON documents) load after the upgrade migration and forward the same events", async () => {
+    const open = await openDatabase(tempDir());
+    const legacy = { seq: 5, id: "40.0", acceptedAtMs: 123, event: { ...ev("from the old build"), key: "k1", custom_attributes: { a: "1" } } };
+    await open.client.execute({ sql: "INSERT INTO outbox_packages (package, next_seq, cursor) VALUES ('pkg', 6, 4)", args: [] });
+    await open.client.execute({ sql: "INSERT INTO outbox_events (package, seq, document) VALUES ('pkg', 5, ?)", args: [JSON.stringify(legacy)] });
+    const state = new ReplicatedState();
+    await state.load(open.client, { applied: 0, compactedThrough: 0 });
+    const [entry] = state.outbox.pending("pkg", 4, 10);
+    expect({ ...entry!, event: { ...entry!.event, custom_attributes: { ...entry!.event.custom_attributes } } }).toEqual(legacy);
+    // Snapshots carry it in the binary form from then on.
+    const follower = new ReplicatedState();
+    follower.restore(state.snapshot(), 0);
+    expect(follower.outbox.pending("pkg", 4, 10).map((e) => e.id)).toEqual(["40.0"]);
     open.close();
   });
 });

@@ -9,10 +9,11 @@
 import { Hono } from "hono";
 import type { Group } from "../../node/group.ts";
 import type { ReplicatedState } from "../../state/replicated-state.ts";
-import { encodeCommand } from "../../state/command-codec.ts";
 import { resolveTemplate } from "../../config/model/resolve.ts";
 import type { Policy } from "../../config/model/types.ts";
 import { ingest } from "../../connector/events/ingest.ts";
+import { encodeOprEvent } from "../../connector/events/event-codec.ts";
+import { AcceptQueue } from "../../connector/events/accept-queue.ts";
 import { groupErrorResponse, runningGroup } from "../group-errors.ts";
 import { errorBody } from "../errors.ts";
 
@@ -26,6 +27,7 @@ const idempotencyKeyCharsMax = 256;
 
 export function eventRoutes(deps: EventRoutesDeps): Hono {
   const routes = new Hono();
+  const queue = new AcceptQueue({ group: deps.group, state: deps.state, nowMs: Date.now });
   routes.post(`${prefix}*`, async (c) => {
     const path = c.req.path.slice(prefix.length);
     const found = findEventListener(deps.state, path);
@@ -35,22 +37,19 @@ export function eventRoutes(deps: EventRoutesDeps): Hono {
     const result = ingest(found.policy, { contentType: c.req.header("content-type") ?? "", body: await c.req.text() }, { nowMs: Date.now() });
     if (!result.ok) return c.json(errorBody(result.status, result.error), result.status);
     if (result.events.length === 0) return c.json({ ids: [], duplicates: 0, suppressed: result.suppressed, ignored: result.ignored }, 202);
-    const group = runningGroup(deps.group);
+    runningGroup(deps.group);
+    const events = result.events.map(encodeOprEvent);
     // A re-send is the same event again: same listener, same source id, same content. A changed
     // event under the same id (firing, then resolved) is new and must pass.
-    const eventKeys = result.events.map((e) => {
+    const eventKeys = result.events.map((e, i) => {
       const sourceId = e.custom_attributes["source_event_id"];
-      return sourceId ? `${found.policy.name}:${sourceId}:${Bun.hash(JSON.stringify(e)).toString(36)}` : null;
+      return sourceId ? `${found.policy.name}:${sourceId}:${Bun.hash(events[i]!).toString(36)}` : null;
     });
     try {
-      const { index, result: applied } = await group.propose(
-        encodeCommand({ kind: "outbox", op: { op: "accept", package: found.packageName, atMs: Date.now(), requestKey, eventKeys, events: result.events } }),
-      );
-      if (!applied.ok) return applied.error.includes("not deployed") ? c.json(errorBody(409, applied.error), 409) : c.json(errorBody(503, applied.error, { retry: true }), 503);
-      await group.waitApplied(index);
-      const outcome = deps.state.outbox.takeResult(index);
-      if (outcome === undefined || !outcome.ok) return c.json(errorBody(503, "accepted, but this node lost track of the ids; retry with the same Idempotency-Key", { retry: true }), 503);
-      return c.json({ ids: outcome.ids, duplicates: outcome.duplicates, suppressed: result.suppressed, ignored: result.ignored }, 202);
+      const outcome = await queue.submit(found.packageName, { requestKey, eventKeys, events });
+      if (outcome.ok) return c.json({ ids: outcome.ids, duplicates: outcome.duplicates, suppressed: result.suppressed, ignored: result.ignored }, 202);
+      if ("notDeployed" in outcome) return c.json(errorBody(409, outcome.error), 409);
+      return c.json(errorBody(503, outcome.error, { retry: true }), 503);
     } catch (error) {
       return groupErrorResponse(c, error);
     }

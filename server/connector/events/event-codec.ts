@@ -1,0 +1,71 @@
+/**
+ * @module The binary form of an OprEvent, as the outbox keeps it in Raft log entries, outbox rows and
+ * snapshots. Only set fields are written (most of an event's fields are usually empty), each behind a
+ * one-byte field code, so an event costs about its text plus a few bytes, and nodes that only store
+ * and replicate events never build objects for them: the holder decodes what it forwards.
+ *
+ * The codes are a persistent format: append new fields with new codes, never renumber.
+ */
+import { BinaryDecodeError, ByteReader, ByteWriter } from "../../state/binary.ts";
+import { emptyOprEvent, type OprEvent, type OprTextField } from "./event-record.ts";
+
+const textFieldCodes: ReadonlyArray<readonly [OprTextField, number]> = [
+  ["title", 1],
+  ["description", 2],
+  ["key", 3],
+  ["close_key_pattern", 4],
+  ["state", 5],
+  ["severity", 6],
+  ["category", 7],
+  ["subcategory", 8],
+  ["application", 9],
+  ["object", 10],
+  ["related_ci", 11],
+  ["time_created", 12],
+];
+const relatedCiHintCode = 20;
+const customAttributeCode = 21;
+const duplicateCountCode = 22;
+const endCode = 0;
+
+const fieldByCode = new Map<number, OprTextField>(textFieldCodes.map(([field, code]) => [code, field]));
+
+/** Appends `event`'s encoding to `out` (for a writer that is building a larger record). */
+export function writeOprEvent(out: ByteWriter, event: OprEvent): ByteWriter {
+  for (const [field, code] of textFieldCodes) {
+    const value = event[field];
+    if (value !== "") out.u8(code).text(value);
+  }
+  for (const hint of event.related_ci_hints) out.u8(relatedCiHintCode).text(hint);
+  for (const name in event.custom_attributes) out.u8(customAttributeCode).text(name).text(event.custom_attributes[name]!);
+  if (event.duplicate_count !== undefined) out.u8(duplicateCountCode).f64(event.duplicate_count);
+  return out.u8(endCode);
+}
+
+export function encodeOprEvent(event: OprEvent): Uint8Array {
+  return writeOprEvent(new ByteWriter(64 + event.description.length * 3 + event.title.length * 3), event).finish();
+}
+
+/** Reads one event from `reader` (up to its end code); throws BinaryDecodeError on malformed input. */
+export function readOprEvent(reader: ByteReader): OprEvent {
+  const event = emptyOprEvent();
+  for (let fields = 0; ; fields++) {
+    // A bound on the loop: no real event has anywhere near this many fields.
+    if (fields > 100_000) throw new BinaryDecodeError("event has too many fields");
+    const code = reader.u8("event field code");
+    if (code === endCode) return event;
+    const field = fieldByCode.get(code);
+    if (field !== undefined) event[field] = reader.text(field);
+    else if (code === relatedCiHintCode) event.related_ci_hints.push(reader.text("related_ci_hint"));
+    else if (code === customAttributeCode) event.custom_attributes[reader.text("custom attribute name")] = reader.text("custom attribute value");
+    else if (code === duplicateCountCode) event.duplicate_count = reader.f64("duplicate_count");
+    else throw new BinaryDecodeError(`unknown event field code ${code}`);
+  }
+}
+
+export function decodeOprEvent(bytes: Uint8Array): OprEvent {
+  const reader = new ByteReader(bytes);
+  const event = readOprEvent(reader);
+  reader.end("event");
+  return event;
+}

@@ -1,0 +1,70 @@
+/**
+ * Group commit of listener requests (server/connector/events/accept-queue.ts) on real Raft drivers
+ * with real libSQL files: requests of one turn share one log entry, each answered with its own ids.
+ */
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { Network, type TestNode } from "../../node/support/driver-network.ts";
+import { AcceptQueue, type AcceptOutcome } from "../../../server/connector/events/accept-queue.ts";
+import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
+import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
+import { encodeCommand } from "../../../server/state/command-codec.ts";
+import { NotLeaderError } from "../../../server/node/driver-errors.ts";
+import { cleanupAll } from "../../support/node-process.ts";
+
+afterAll(cleanupAll);
+let net: Network | null = null;
+afterEach(async () => {
+  await net?.stop();
+  net = null;
+});
+
+const idsOf = (outcome: AcceptOutcome | undefined): readonly string[] => (outcome?.ok ? outcome.ids : []);
+const event = (title: string) => encodeOprEvent({ ...emptyOprEvent(), title });
+const segment = (titles: string[], requestKey: string | null = null) => ({ requestKey, eventKeys: titles.map(() => null), events: titles.map(event) });
+
+async function deployed(): Promise<{ leader: TestNode; follower: TestNode }> {
+  net = new Network();
+  await net.start(["a", "b", "c"], { withGroups: true });
+  const leader = await net.untilLeader();
+  const model = {
+    apiVersion: "opsconn/v1",
+    connectedServer: { name: "ha", nodes: ["a", "b", "c"].map((id) => ({ id, fqdn: `${id}:1` })) },
+    policies: [{ name: "l", type: "event-listener", path: "x", inputFormat: "json" }],
+    packages: [{ name: "pkg", policies: ["l"] }],
+    aspects: [{ name: "asp", ciType: "Running Software", packages: ["pkg"] }],
+    templates: [{ name: "t", ciType: "Operations Connector System", aspects: ["asp"] }],
+  };
+  for (const id of ["a", "b", "c"]) await leader.group!.propose(encodeCommand({ kind: "member-set", nodeId: id, address: `${id}:1` }));
+  expect((await leader.group!.propose(encodeCommand({ kind: "config", op: { op: "put-model", document: model } }))).result.ok).toBe(true);
+  expect((await leader.group!.propose(encodeCommand({ kind: "config", op: { op: "deploy", template: "t", atMs: 1 } }))).result.ok).toBe(true);
+  return { leader, follower: [...net.nodes.values()].find((n) => n !== leader)! };
+}
+
+test("requests of one turn on a follower share one entry; each gets its own ids, in order, and every node holds the events", async () => {
+  const { leader, follower } = await deployed();
+  const queue = new AcceptQueue({ group: () => follower.group, state: follower.state, nowMs: () => 1_000 });
+  const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => queue.submit("pkg", segment([`r${i}-a`, `r${i}-b`]))));
+  expect(queue.stats()).toEqual({ requests: 40, entries: 1 });
+  const index = Number(idsOf(outcomes[0])[0]!.split(".")[0]);
+  expect(outcomes).toEqual(Array.from({ length: 40 }, (_, i) => ({ ok: true, ids: [`${index}.${2 * i}`, `${index}.${2 * i + 1}`], duplicates: 0 })));
+  await leader.group!.waitApplied(index);
+  expect(leader.state.outbox.pending("pkg", 0, 1_000).map((e) => e.event.title)).toEqual(Array.from({ length: 40 }, (_, i) => [`r${i}-a`, `r${i}-b`]).flat());
+}, 20_000);
+
+test("requests in later turns go in later entries; an Idempotency-Key re-sent gets the first ids as duplicates", async () => {
+  const { leader } = await deployed();
+  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => 1_000 });
+  const first = await queue.submit("pkg", segment(["a"], "key-1"));
+  const again = await queue.submit("pkg", segment(["a"], "key-1"));
+  expect(queue.stats()).toEqual({ requests: 2, entries: 2 });
+  expect(again).toEqual({ ok: true, ids: idsOf(first), duplicates: 1 });
+}, 20_000);
+
+test("a package not deployed refuses every request of the entry; no group is 'no leader'", async () => {
+  const { leader } = await deployed();
+  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => 1_000 });
+  const outcomes = await Promise.all([queue.submit("nope", segment(["a"])), queue.submit("nope", segment(["b"]))]);
+  expect(outcomes.map((o) => !o.ok && "notDeployed" in o)).toEqual([true, true]);
+  const stopped = new AcceptQueue({ group: () => null, state: leader.state, nowMs: () => 1_000 });
+  expect(stopped.submit("pkg", segment(["a"]))).rejects.toBeInstanceOf(NotLeaderError);
+}, 20_000);

@@ -1,0 +1,62 @@
+/** The binary event form the outbox keeps (server/connector/events/event-codec.ts). */
+import { describe, expect, test } from "bun:test";
+import { decodeOprEvent, encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
+import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
+import { BinaryDecodeError } from "../../../server/state/binary.ts";
+import { seededRng } from "../../../server/raft/prng.ts";
+
+const full: OprEvent = {
+  ...emptyOprEvent(),
+  title: "disk full ✓",
+  description: "a".repeat(300),
+  key: "db1:disk",
+  close_key_pattern: "db1:disk<*>",
+  state: "open",
+  severity: "critical",
+  category: "Storage",
+  subcategory: "Disk",
+  application: "Oracle",
+  object: "/u01",
+  related_ci: "db1",
+  related_ci_hints: ["db1.example.com", "10.0.0.1"],
+  time_created: "2026-11-24T10:00:00Z",
+  custom_attributes: Object.assign(Object.create(null) as Record<string, string>, { source_event_id: "42", "": "empty name", constructor: "x" }),
+  duplicate_count: 3,
+};
+
+describe("event codec", () => {
+  test.each([
+    ["nothing set", emptyOprEvent()],
+    ["only a title", { ...emptyOprEvent(), title: "t" }],
+    ["every field", full],
+  ])("round-trips %s", (_, event) => {
+    const decoded = decodeOprEvent(encodeOprEvent(event));
+    expect({ ...decoded, custom_attributes: { ...decoded.custom_attributes } }).toEqual({ ...event, custom_attributes: { ...event.custom_attributes } });
+    // Parsers build null-prototype attribute maps; so does the decoder ("constructor" is just a name).
+    expect(Object.getPrototypeOf(decoded.custom_attributes)).toBeNull();
+  });
+
+  test("an empty event is one byte; only set fields cost bytes", () => {
+    expect(encodeOprEvent(emptyOprEvent()).length).toBe(1);
+    expect(encodeOprEvent({ ...emptyOprEvent(), title: "abc" }).length).toBe(1 + 1 + 4 + 3);
+  });
+
+  test("random events round-trip (seeded)", () => {
+    const rng = seededRng(7);
+    const int = (max: number) => rng.nextInt(max);
+    const text = () => String.fromCharCode(...Array.from({ length: int(20) }, () => 32 + int(0x2000)));
+    for (let i = 0; i < 500; i++) {
+      const event: OprEvent = { ...emptyOprEvent(), title: text(), description: text(), key: text(), related_ci_hints: Array.from({ length: int(3) }, text) };
+      for (let a = int(4); a > 0; a--) event.custom_attributes[text()] = text();
+      const decoded = decodeOprEvent(encodeOprEvent(event));
+      expect({ ...decoded, custom_attributes: { ...decoded.custom_attributes } }).toEqual({ ...event, custom_attributes: { ...event.custom_attributes } });
+    }
+  });
+
+  test("every truncation, an unknown field code and trailing bytes are decode errors, never a partial event", () => {
+    const bytes = encodeOprEvent(full);
+    for (let cut = 0; cut < bytes.length; cut++) expect(() => decodeOprEvent(bytes.subarray(0, cut))).toThrow(BinaryDecodeError);
+    expect(() => decodeOprEvent(new Uint8Array([99, 0]))).toThrow("unknown event field code 99");
+    expect(() => decodeOprEvent(new Uint8Array([0, 0]))).toThrow("trailing");
+  });
+});

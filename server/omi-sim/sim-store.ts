@@ -11,6 +11,8 @@
 import { createClient, type Client, type InStatement } from "@libsql/client";
 import { join } from "node:path";
 import type { OprEvent } from "../connector/events/event-record.ts";
+import { multiRow, type MultiRowShape } from "../storage/multi-row.ts";
+import type { SqlStatement, SqlValue } from "../storage/sql-writer.ts";
 
 export interface StoredEvent extends OprEvent {
   readonly id: string;
@@ -30,6 +32,21 @@ const schema = [
   `CREATE TABLE IF NOT EXISTS deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, events INTEGER NOT NULL, body TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, at TEXT NOT NULL, change TEXT NOT NULL)`,
 ];
+
+/** One delivery's writes: statements in order, and new events waiting to go as multi-row inserts. */
+interface Writes {
+  readonly statements: SqlStatement[];
+  inserts: SqlValue[];
+}
+
+const insertShape: MultiRowShape = { head: "INSERT INTO events (id, seq, key, active, document) VALUES", columns: 5, tail: "" };
+
+/** New events go in a few multi-row statements (one per event cost more than SQLite's own work). */
+function flushInserts(out: Writes): void {
+  if (out.inserts.length === 0) return;
+  multiRow(insertShape, out.inserts, out.statements);
+  out.inserts = [];
+}
 
 /** What a merge needs of an active keyed event; the rest of the stored document is overwritten. */
 interface ActiveEvent {
@@ -76,12 +93,13 @@ export class SimStore {
 
   /** One POST: the raw body is recorded, then each event is stored or merged; returns the ids. */
   async deliver(body: string, events: readonly OprEvent[], nowIso: string): Promise<string[]> {
-    const statements: InStatement[] = [{ sql: "INSERT INTO deliveries (received_at, events, body) VALUES (?, ?, ?)", args: [nowIso, events.length, body] }];
+    const out: Writes = { statements: [{ sql: "INSERT INTO deliveries (received_at, events, body) VALUES (?, ?, ?)", args: [nowIso, events.length, body] }], inserts: [] };
     const ids: string[] = [];
     // Built without an await, so concurrent deliveries see each other's index changes in call order.
-    for (const event of events) ids.push(this.store(statements, event, nowIso));
+    for (const event of events) ids.push(this.store(out, event, nowIso));
+    flushInserts(out);
     try {
-      await this.client.batch(statements, "write");
+      await this.client.batch(out.statements as InStatement[], "write");
     } catch (error) {
       await this.loadIndex(); // the index ran ahead of a write that did not happen
       throw error;
@@ -89,7 +107,7 @@ export class SimStore {
     return ids;
   }
 
-  private store(out: InStatement[], event: OprEvent, nowIso: string): string {
+  private store(out: Writes, event: OprEvent, nowIso: string): string {
     if (event.close_key_pattern) this.closeMatching(out, closeKeyRegex(event.close_key_pattern));
     const active = event.key ? this.activeByKey.get(event.key) : undefined;
     if (active !== undefined) {
@@ -97,7 +115,8 @@ export class SimStore {
       const merged: StoredEvent = { ...event, id: active.id, received_at: active.receivedAt, duplicate_count: active.duplicateCount };
       const stillActive = merged.state !== "closed";
       if (!stillActive) this.activeByKey.delete(event.key);
-      out.push({ sql: "UPDATE events SET document = ?, active = ? WHERE id = ?", args: [JSON.stringify(merged), stillActive ? 1 : 0, active.id] });
+      flushInserts(out); // the event merged into may be one inserted earlier in this delivery
+      out.statements.push({ sql: "UPDATE events SET document = ?, active = ? WHERE id = ?", args: [JSON.stringify(merged), stillActive ? 1 : 0, active.id] });
       return active.id;
     }
     const seq = this.nextSeq++;
@@ -105,16 +124,17 @@ export class SimStore {
     const stored: StoredEvent = { ...event, id, received_at: nowIso, duplicate_count: event.duplicate_count ?? 0 };
     const isActive = event.state !== "closed";
     if (isActive && event.key) this.activeByKey.set(event.key, { id, receivedAt: nowIso, duplicateCount: stored.duplicate_count ?? 0 });
-    out.push({ sql: "INSERT INTO events (id, seq, key, active, document) VALUES (?, ?, ?, ?, ?)", args: [id, seq, event.key || null, isActive ? 1 : 0, JSON.stringify(stored)] });
+    out.inserts.push(id, seq, event.key || null, isActive ? 1 : 0, JSON.stringify(stored));
     return id;
   }
 
   /** Closes the active events whose key matches (in SQL, so an earlier insert of this batch is covered). */
-  private closeMatching(out: InStatement[], pattern: RegExp): void {
+  private closeMatching(out: Writes, pattern: RegExp): void {
     const matching = [...this.activeByKey].filter(([key]) => pattern.test(key));
+    flushInserts(out);
     for (const [key, active] of matching) {
       this.activeByKey.delete(key);
-      out.push({ sql: "UPDATE events SET active = 0, document = json_set(document, '$.state', 'closed') WHERE id = ?", args: [active.id] });
+      out.statements.push({ sql: "UPDATE events SET active = 0, document = json_set(document, '$.state', 'closed') WHERE id = ?", args: [active.id] });
     }
   }
 

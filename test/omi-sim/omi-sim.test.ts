@@ -80,6 +80,13 @@ describe("omi-sim event web service", () => {
     expect((await app.request("/omi-sim/events/omi-1/change", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ colour: "red" }) })).status).toBe(400);
   });
 
+  test("within one delivery, a later event merges into one inserted earlier in it, and a close key closes it", async () => {
+    const ids = await store.deliver("raw", [event({ title: "x", key: "k" }), event({ title: "y" }), event({ title: "x again", key: "k" }), event({ title: "z", key: "k2" }), event({ title: "up", key: "k:up", close_key_pattern: "k2" })], "2026-11-24T10:00:00.000Z");
+    expect(ids).toEqual(["omi-1", "omi-2", "omi-1", "omi-3", "omi-4"]);
+    expect(await store.event("omi-1")).toMatchObject({ title: "x again", duplicate_count: 1 });
+    expect((await store.event("omi-3"))?.state).toBe("closed");
+  });
+
   test("after a reopen, a key still merges into its active event, an operator-closed one starts afresh, and new ids continue", async () => {
     const dir = tempDir();
     let first = await SimStore.open(dir);

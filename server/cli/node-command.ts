@@ -8,7 +8,7 @@ import { ConfigError, parseConfigText, parseNodeConfig, type NodeConfig } from "
 import { Logger } from "../log/logger.ts";
 import { ConnectorNode } from "../node/connector-node.ts";
 import { lifecycle } from "../constants.ts";
-import { UsageError } from "./usage.ts";
+import { UsageError, basicAuthFlagHelp, parseBasicAuthFlag } from "./usage.ts";
 
 export const nodeHelp = `Usage: opsconn node [--config FILE] [options]
 
@@ -39,7 +39,7 @@ Options:
       --tls-ca FILE      CA that peers' certificates are checked against (default: system CAs)
       --api-token ROLE=TOKEN  an API token (role admin, ingest or read); repeatable.
                          Without any, the API is open. In a config file: apiTokens: [{token, role}]
-      --omi-url URL      OMi's base URL for forwarding events (in a config file: omiTarget: {url, user,
+${basicAuthFlagHelp}      --omi-url URL      OMi's base URL for forwarding events (in a config file: omiTarget: {url, user,
                          passwordEnv, caFile})
       --test-faults      enable test-only fault switches (POST /api/v1/test/partition)
   -h, --help             show this help
@@ -64,6 +64,7 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
       "tls-key": { type: "string" },
       "tls-ca": { type: "string" },
       "api-token": { type: "string", multiple: true },
+      "basic-auth": { type: "string", multiple: true },
       "test-faults": { type: "boolean" },
       "omi-url": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -86,6 +87,7 @@ export function resolveNodeConfig(argv: readonly string[]): NodeConfig | "help" 
   if (values["tls-key"] !== undefined) flags["tlsKeyFile"] = values["tls-key"];
   if (values["tls-ca"] !== undefined) flags["tlsCaFile"] = values["tls-ca"];
   if (values["api-token"] !== undefined) flags["apiTokens"] = values["api-token"].map(parseTokenFlag);
+  if (values["basic-auth"] !== undefined) flags["basicAuth"] = values["basic-auth"].map(parseBasicAuthFlag);
   if (values["test-faults"] !== undefined) flags["testFaults"] = values["test-faults"];
   if (values["omi-url"] !== undefined) flags["omiTarget"] = { url: values["omi-url"] };
   const secret = values["cluster-secret"] ?? process.env["OPSCONN_CLUSTER_SECRET"];

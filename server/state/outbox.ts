@@ -14,7 +14,8 @@ import { outboxLimits } from "../constants.ts";
 import type { OprEvent } from "../connector/events/event-record.ts";
 import { decodeOprEvent, encodeOprEvent } from "../connector/events/event-codec.ts";
 import { ByteReader, ByteWriter } from "./binary.ts";
-import type { SqlStatement } from "../storage/sql-writer.ts";
+import type { SqlStatement, SqlValue } from "../storage/sql-writer.ts";
+import { multiRow, type MultiRowShape } from "../storage/multi-row.ts";
 import type { PackageAssignment } from "./config-state.ts";
 
 /** An undelivered event as the forwarder sees it (decoded on demand from its stored bytes). */
@@ -78,7 +79,7 @@ interface PackageOutbox {
   dirty: boolean;
 }
 
-const insertEntry = "INSERT INTO outbox_events (package, seq, document) VALUES (?, ?, ?)";
+const insertEntries: MultiRowShape = { head: "INSERT INTO outbox_events (package, seq, document) VALUES", columns: 3, tail: "" };
 const deleteThrough = "DELETE FROM outbox_events WHERE package = ? AND seq <= ?";
 const insertKey = "INSERT INTO outbox_keys (ord, key, ids) VALUES (?, ?, ?)";
 const deleteKeysBefore = "DELETE FROM outbox_keys WHERE ord < ?";
@@ -233,7 +234,9 @@ export class Outbox {
   flush(out: SqlStatement[]): void {
     for (const [name, box] of this.packages) {
       if (!box.dirty) continue;
-      for (const entry of box.unwritten) if (entry.seq > box.cursor) out.push({ sql: insertEntry, args: [name, entry.seq, storedRow(entry)] });
+      const rows: SqlValue[] = [];
+      for (const entry of box.unwritten) if (entry.seq > box.cursor) rows.push(name, entry.seq, storedRow(entry));
+      multiRow(insertEntries, rows, out);
       out.push({ sql: deleteThrough, args: [name, box.cursor] }, { sql: upsertPackage, args: [name, box.nextSeq, box.cursor] });
       box.unwritten = [];
       box.dirty = false;

@@ -1,16 +1,19 @@
 /**
  * @module A node's own configuration (not the replicated cluster model): identity, listen address,
- * data directory, logging, how it founds or joins its group, and Raft timing. Parsing is pure and collects every problem with the key it concerns; the
- * data-directory check is the one piece of I/O, kept apart in `ensureDataDir`.
+ * data directory, logging, how it founds or joins its group, who may call its API, and Raft timing.
+ * Parsing is pure and collects every problem with the key it concerns; the I/O is kept apart and
+ * done at start: the data-directory check (`ensureDataDir`), the TLS files (`readTls`) and the
+ * basic-auth passwords, read from the environment variables the config names (`readBasicAuth`).
  */
 import { mkdirSync, accessSync, writeFileSync, unlinkSync, readFileSync, constants as fsConstants } from "node:fs";
 import { resolve, join } from "node:path";
 import { defaultHttpPort, raftTiming } from "../constants.ts";
 import { logLevels, type LogLevel } from "../log/logger.ts";
-import type { ApiToken } from "../http/middleware/auth.ts";
+import type { ApiToken, BasicAuthUser, BasicCredential } from "../http/middleware/auth.ts";
 import type { Policy } from "./model/types.ts";
 import { parseModel } from "./model/parse-model.ts";
 import { modelApiVersion } from "./model/types.ts";
+import { assert } from "../assert.ts";
 
 export interface NodeConfig {
   /** Stable identity of this node in the group (letters, digits, '-', '_', '.'). */
@@ -46,6 +49,12 @@ export interface NodeConfig {
   /** API tokens and their roles (http/middleware/auth.ts); empty: the API is open. */
   readonly apiTokens: readonly ApiToken[];
   /**
+   * Basic-auth users for existing integrations that cannot send a Bearer token: the same roles, on
+   * the event listener only unless `scope: all`. `passwordEnv` names the environment variable the
+   * password is read from at start (`readBasicAuth`); a password is never written in the config.
+   */
+  readonly basicAuth: readonly BasicAuthUser[];
+  /**
    * Local, non-HA policies: they run on this node only, always, and never fail over (policies in an
    * HA package run on the package's holder). Same schema as the model's policies.
    */
@@ -74,6 +83,7 @@ export const defaultNodeConfig: NodeConfig = {
   tlsKeyFile: null,
   tlsCaFile: null,
   apiTokens: [],
+  basicAuth: [],
   localPolicies: [],
   omiTarget: null,
   testFaults: false,
@@ -88,6 +98,21 @@ const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const addressPattern = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
 const clusterSecretBytesMin = 16;
 const apiTokenCharsMin = 16;
+
+/** Basic auth (RFC 7617). Every user is compared on every basic request, so their count is bounded. */
+export const basicAuthLimits = {
+  usersMax: 64,
+  userCharsMax: 64,
+  passwordBytesMax: 1024,
+} as const;
+/** A sane user name: no ':' (RFC 7617 §2: it ends the user-id), no spaces or control characters. */
+const basicUserPattern = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,${basicAuthLimits.userCharsMax - 1}}$`);
+const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Keys whose values may hold secrets: their problems are reported without the value. */
+const secretKeys = new Set(["clusterSecret", "apiTokens", "basicAuth"]);
+
+/** Environment variables by name (process.env, or a test's own). */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 export function isAddress(value: unknown): value is string {
   const match = typeof value === "string" ? addressPattern.exec(value) : null;
@@ -133,6 +158,17 @@ const checks: Record<keyof NodeConfig, Check> = {
     if (new Set(v.map((e: { token: string }) => e.token)).size !== v.length) return "a token is listed twice";
     return null;
   },
+  basicAuth: (v) => {
+    if (!Array.isArray(v)) return "must be a list of { user, passwordEnv, role, scope? }";
+    if (v.length > basicAuthLimits.usersMax) return `must list at most ${basicAuthLimits.usersMax} users`;
+    for (const [i, entry] of v.entries()) {
+      const problem = basicAuthUserProblem(entry);
+      if (problem !== null) return `[${i}]${problem}`;
+    }
+    const users = v.map((e: { user: string }) => e.user);
+    const twice = users.find((user, i) => users.indexOf(user) !== i);
+    return twice === undefined ? null : `user '${twice}' is listed twice`;
+  },
   testFaults: (v) => (typeof v === "boolean" ? null : "must be true or false"),
   omiTarget: (v) => {
     if (v === null) return null;
@@ -149,6 +185,21 @@ const checks: Record<keyof NodeConfig, Check> = {
     return parsed.ok ? null : parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ");
   },
 };
+
+/** One `basicAuth` entry's first problem, prefixed by the key it concerns; null when valid. */
+function basicAuthUserProblem(entry: unknown): string | null {
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return ": must be { user, passwordEnv, role, scope? }";
+  const { user, passwordEnv, role, scope, ...rest } = entry as Record<string, unknown>;
+  if ("password" in rest) return ".password: not accepted in the config; put the password in an environment variable and name it in passwordEnv";
+  if (Object.keys(rest).length > 0) return `: unknown key ${Object.keys(rest)[0]} (known: user, passwordEnv, role, scope)`;
+  if (typeof user !== "string" || !basicUserPattern.test(user)) {
+    return `.user: must be 1-${basicAuthLimits.userCharsMax} characters of letters, digits, '.', '_', '@' or '-' (no ':')`;
+  }
+  if (typeof passwordEnv !== "string" || !envNamePattern.test(passwordEnv)) return ".passwordEnv: must name an environment variable (letters, digits and '_', not starting with a digit)";
+  if (role !== "admin" && role !== "ingest" && role !== "read") return ".role: must be admin, ingest or read";
+  if (scope !== undefined && scope !== "events" && scope !== "all") return ".scope: must be events (the event listener only, the default) or all";
+  return null;
+}
 
 /** Rules that span keys; only run once every key is valid on its own. */
 function crossChecks(config: NodeConfig): string[] {
@@ -185,7 +236,7 @@ export function parseNodeConfig(layers: readonly unknown[]): ConfigResult {
   }
   for (const [key, check] of Object.entries(checks)) {
     const problem = check(merged[key]);
-    if (problem !== null) problems.push(`${key}: ${problem} (got ${JSON.stringify(merged[key])})`);
+    if (problem !== null) problems.push(secretKeys.has(key) ? `${key}: ${problem}` : `${key}: ${problem} (got ${JSON.stringify(merged[key])})`);
   }
   if (problems.length > 0) return { ok: false, problems };
   const local = parseModel({ apiVersion: modelApiVersion, policies: merged["localPolicies"], packages: [], aspects: [], templates: [] });
@@ -222,6 +273,25 @@ export function ensureDataDir(dataDir: string): string {
     throw new ConfigError(`dataDir: ${absolute} is not a writable directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
   return absolute;
+}
+
+/**
+ * Reads each basic-auth user's password from the environment variable it names, once, at start,
+ * so a missing or empty one fails then with the key it came from (every one is named at once).
+ */
+export function readBasicAuth(users: readonly BasicAuthUser[], env: Env): BasicCredential[] {
+  assert(users.length <= basicAuthLimits.usersMax, "basicAuth is validated before it is read");
+  const problems: string[] = [];
+  const credentials: BasicCredential[] = [];
+  for (const [i, { user, passwordEnv, role, scope }] of users.entries()) {
+    const password = env[passwordEnv];
+    if (password === undefined || password === "") problems.push(`basicAuth[${i}].passwordEnv: environment variable ${passwordEnv} (password of '${user}') is not set or empty`);
+    else if (Buffer.byteLength(password) > basicAuthLimits.passwordBytesMax) problems.push(`basicAuth[${i}].passwordEnv: the password in ${passwordEnv} exceeds ${basicAuthLimits.passwordBytesMax} bytes`);
+    else credentials.push({ user, password, role, scope: scope ?? "events" });
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join("; "));
+  assert(credentials.length === users.length, "every user has its password");
+  return credentials;
 }
 
 export interface TlsMaterial {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { defaultNodeConfig, ensureDataDir, parseNodeConfig, ConfigError } from "../../server/config/node-config.ts";
+import { basicAuthLimits, defaultNodeConfig, ensureDataDir, parseNodeConfig, readBasicAuth, ConfigError } from "../../server/config/node-config.ts";
+import { parseBasicAuthFlag, UsageError } from "../../server/cli/usage.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupAll, tempDir } from "../support/node-process.ts";
@@ -76,6 +77,106 @@ describe("cluster settings", () => {
         expect(result.ok).toBe(false);
         if (!result.ok) expect(result.problems.join("\n")).toContain(problem);
       }
+    });
+  }
+});
+
+describe("basic auth", () => {
+  const nagios = { user: "nagios", passwordEnv: "NAGIOS_PASSWORD", role: "ingest" as const };
+
+  test("a valid user is kept as written", () => {
+    const basicAuth = [nagios, { user: "svc.omi@corp", passwordEnv: "_OMI_2", role: "admin", scope: "all" }];
+    expect(parseNodeConfig([{ basicAuth }])).toEqual({ ok: true, config: { ...defaultNodeConfig, basicAuth } as typeof defaultNodeConfig });
+  });
+
+  const invalid: Array<[string, unknown, string]> = [
+    ["not a list", { user: "nagios" }, "basicAuth: must be a list"],
+    ["a user twice", [nagios, { ...nagios, passwordEnv: "OTHER" }], "basicAuth: user 'nagios' is listed twice"],
+    ["a bad role", [{ ...nagios, role: "root" }], "basicAuth: [0].role: must be admin, ingest or read"],
+    ["a ':' in the user", [{ ...nagios, user: "na:gios" }], "basicAuth: [0].user: must be 1-64 characters"],
+    ["an empty user", [{ ...nagios, user: "" }], "[0].user: must be"],
+    ["a space in the user", [{ ...nagios, user: "na gios" }], "[0].user: must be"],
+    ["a user over 64 characters", [{ ...nagios, user: "u".repeat(65) }], "[0].user: must be"],
+    ["a missing passwordEnv", [{ user: "nagios", role: "ingest" }], "[0].passwordEnv: must name an environment variable"],
+    ["a passwordEnv that is no variable name", [{ ...nagios, passwordEnv: "1PASS" }], "[0].passwordEnv: must name an environment variable"],
+    ["a bad scope", [{ ...nagios, scope: "api" }], "[0].scope: must be events"],
+    ["an unknown key", [{ ...nagios, realm: "x" }], "[0]: unknown key realm"],
+    ["an entry that is not an object", ["nagios"], "[0]: must be { user, passwordEnv, role, scope? }"],
+    ["too many users", Array.from({ length: 65 }, (_, i) => ({ ...nagios, user: `u${i}` })), "basicAuth: must list at most 64 users"],
+  ];
+  for (const [name, basicAuth, expected] of invalid) {
+    test(`rejects ${name}`, () => {
+      const result = parseNodeConfig([{ basicAuth }]);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.problems.join("\n")).toContain(expected);
+    });
+  }
+
+  test("a password in the config is refused, and never echoed", () => {
+    const result = parseNodeConfig([{ basicAuth: [{ ...nagios, password: "hunter2-in-the-file" }] }]);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.problems.join("\n")).toContain("[0].password: not accepted in the config");
+      expect(result.problems.join("\n")).not.toContain("hunter2");
+    }
+  });
+
+  test("readBasicAuth reads each password from its variable; scope defaults to the event listener", () => {
+    const users = [nagios, { user: "wide", passwordEnv: "WIDE", role: "read", scope: "all" }] as const;
+    expect(readBasicAuth(users, { NAGIOS_PASSWORD: "s3cret", WIDE: "w" })).toEqual([
+      { user: "nagios", password: "s3cret", role: "ingest", scope: "events" },
+      { user: "wide", password: "w", role: "read", scope: "all" },
+    ]);
+  });
+
+  test("a missing or empty variable is a config error naming each one", () => {
+    const users = [nagios, { user: "other", passwordEnv: "OTHER_PASSWORD", role: "read" }] as const;
+    expect(() => readBasicAuth(users, {})).toThrow(ConfigError);
+    let message = "";
+    try {
+      readBasicAuth(users, { OTHER_PASSWORD: "" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain("basicAuth[0].passwordEnv: environment variable NAGIOS_PASSWORD (password of 'nagios') is not set or empty");
+    expect(message).toContain("basicAuth[1].passwordEnv: environment variable OTHER_PASSWORD");
+  });
+
+  test("an over-long password is a config error", () => {
+    expect(() => readBasicAuth([nagios], { NAGIOS_PASSWORD: "p".repeat(basicAuthLimits.passwordBytesMax + 1) })).toThrow("exceeds 1024 bytes");
+  });
+});
+
+describe("--basic-auth ROLE=USER:ENVVAR", () => {
+  test("becomes a basicAuth entry that validates", () => {
+    const entry = parseBasicAuthFlag("ingest=nagios:NAGIOS_PASSWORD");
+    expect(entry).toEqual({ role: "ingest", user: "nagios", passwordEnv: "NAGIOS_PASSWORD" });
+    expect(parseNodeConfig([{ basicAuth: [entry] }]).ok).toBe(true);
+  });
+
+  test("a bad role is named by validation", () => {
+    const result = parseNodeConfig([{ basicAuth: [parseBasicAuthFlag("root=nagios:NAGIOS_PASSWORD")] }]);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.problems.join("\n")).toContain("basicAuth: [0].role: must be admin, ingest or read");
+  });
+
+  test("the same user twice is refused", () => {
+    const result = parseNodeConfig([{ basicAuth: ["ingest=nagios:A", "read=nagios:B"].map(parseBasicAuthFlag) }]);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.problems.join("\n")).toContain("user 'nagios' is listed twice");
+  });
+
+  test("a password where the variable name goes is refused and not echoed", () => {
+    const result = parseNodeConfig([{ basicAuth: [parseBasicAuthFlag("ingest=nagios:hunter2!")] }]);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.problems.join("\n")).not.toContain("hunter2");
+  });
+
+  for (const flag of ["zzuser:hunter2", "ingest=zzuser", "=zzuser:X", "ingestzz"]) {
+    test(`'${flag}' is a usage error that does not echo the flag`, () => {
+      expect(() => parseBasicAuthFlag(flag)).toThrow(UsageError);
+      expect(() => parseBasicAuthFlag(flag)).toThrow("expected ROLE=USER:ENVVAR");
+      expect(() => parseBasicAuthFlag(flag)).not.toThrow(/hunter2|zz/);
     });
   }
 });

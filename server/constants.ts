@@ -380,3 +380,33 @@ export const forwardingLimits = {
   /** Exponential backoff with full jitter while OMi is down or refusing. */
   backoff: { baseMs: 100, maxMs: 5_000 },
 } as const;
+
+/**
+ * Per-package forwarding targets (server/connector/forwarding: webhook-sender.ts, websocket-target.ts,
+ * consumer-registry.ts) and their part of the configuration model (`packages[].forward`).
+ */
+export const forwardTargetLimits = {
+  /** Extra headers on a webhook target; each name and value bounded (they go on every POST). */
+  webhookHeadersMax: 32,
+  headerNameCharsMax: 64,
+  headerValueCharsMax: 1024,
+  /** Name of the environment variable that holds a webhook's Authorization value. */
+  envNameCharsMax: 128,
+  /**
+   * Batches sent to a WebSocket consumer and not yet acknowledged. A few keep the consumer busy
+   * while the cursor of the previous one commits; each is at most forwardingLimits.batchEventsMax.
+   */
+  consumerBatchesInFlightMax: 4,
+  /** A batch not acknowledged within this is failed (retry outcome) and sent again later. */
+  consumerAckTimeoutMs: 10_000,
+  /** A connection that has not subscribed within this is closed. */
+  consumerSubscribeTimeoutMs: 10_000,
+  /** Characters of one consumer → server message (subscribe and ack are tiny). */
+  consumerMessageCharsMax: 1024,
+  /** Open consumer WebSockets on one node, subscribed or not; more are closed at once. */
+  consumerConnectionsMax: 256,
+} as const;
+
+assert(forwardTargetLimits.consumerBatchesInFlightMax >= 1, "a consumer needs at least one batch in flight");
+assert(forwardTargetLimits.consumerAckTimeoutMs >= forwardingLimits.idlePollMs * 10, "an ack timeout must leave the consumer time to answer");
+assert(forwardTargetLimits.headerNameCharsMax + forwardTargetLimits.headerValueCharsMax <= configLimits.stringCharsMax, "header fields within the model's string limit");

@@ -16,7 +16,9 @@ import type { Transport } from "../transport/transport.ts";
 import { configRoutes } from "./routes/config.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { testFaultRoutes } from "./routes/test-faults.ts";
-import { authorize, type ApiToken } from "./middleware/auth.ts";
+import { authorize, type ApiToken, type AuthSettings } from "./middleware/auth.ts";
+import { wsForwardRoutes } from "./routes/ws-forward.ts";
+import type { ConsumerRegistry } from "../connector/forwarding/consumer-registry.ts";
 
 export interface AppDeps {
   readonly log: Logger;
@@ -28,8 +30,12 @@ export interface AppDeps {
   readonly peerHttp: PeerHttp;
   /** API tokens (empty: open API). */
   readonly tokens?: readonly ApiToken[];
+  /** Tokens and basic-auth users together (the node passes its config); wins over `tokens`. */
+  readonly auth?: AuthSettings;
   /** Set only with --test-faults: the transport the partition switch acts on. */
   readonly testFaults?: Transport | null;
+  /** WebSocket consumers of packages' events (`/ws/forward/<package>`); absent: no such route. */
+  readonly consumers?: ConsumerRegistry | null;
 }
 
 export function createApp(deps: AppDeps): Hono {
@@ -41,10 +47,11 @@ export function createApp(deps: AppDeps): Hono {
       onError: (c) => c.json(errorBody(413, `request body exceeds ${httpLimits.bodyBytesMax} bytes`), 413),
     }),
   );
-  app.use("*", authorize(deps.tokens ?? []));
+  app.use("*", authorize(deps.auth ?? deps.tokens ?? []));
   app.route("/", statusRoutes(deps.status));
   app.route("/", configRoutes({ group: deps.group, state: deps.state }));
   app.route("/", eventRoutes({ group: deps.group, state: deps.state }));
+  if (deps.consumers != null) app.route("/", wsForwardRoutes(deps.consumers));
   if (deps.testFaults != null) app.route("/", testFaultRoutes(deps.testFaults));
   app.route("/", kvRoutes({ group: deps.group, state: deps.state }));
   app.route("/", clusterRoutes(deps.group, deps.peerHttp));

@@ -27,6 +27,7 @@ import { PackageRuntime } from "../connector/packages/package-runtime.ts";
 import { LocalPolicies } from "../connector/local-policies.ts";
 import { forwardingLimits, outboxLimits, packageTiming } from "../constants.ts";
 import type { OmiTarget } from "../connector/forwarding/omi-sender.ts";
+import { ConsumerRegistry, locateConsumerEndpoint } from "../connector/forwarding/consumer-registry.ts";
 import { readFileSync } from "node:fs";
 
 interface Running {
@@ -87,16 +88,19 @@ export class ConnectorNode {
       afterReady: (changes) => group?.afterReady(changes),
     });
     const peerTls = tls === null ? null : { scheme: "https" as const, ca: tls.ca };
+    // Where the /ws/forward route and the package runners meet.
+    const consumers = new ConsumerRegistry({ locate: (name) => locateConsumerEndpoint(state, name) });
     const app = createApp({
       log,
       status: { status: () => this.status() },
       group: () => this.running?.group ?? null,
       state,
       peerHttp: peerTls ?? { scheme: "http", ca: null },
-      tokens: config.apiTokens,
+      auth: config,
       testFaults: config.testFaults ? transport : null,
+      consumers,
     });
-    if (config.apiTokens.length === 0) log.warn("no apiTokens configured: the API is open to anyone who can reach it");
+    if (config.apiTokens.length === 0 && config.basicAuth.length === 0) log.warn("no apiTokens or basicAuth configured: the API is open to anyone who can reach it");
     registerPeerRoute(app, transport);
     const server = Bun.serve({
       hostname: config.host,
@@ -112,7 +116,7 @@ export class ConnectorNode {
     this.partial.push(() => driver.stop());
     group = new Group({ nodeId: config.nodeId, driver, transport, state, log, initialCluster });
     group.start();
-    const packages = new PackageRuntime({ nodeId: config.nodeId, group, driver, transport, state, log: log.child({ component: "packages" }), timing: packageTiming, omiTarget: omiTargetOf(config) });
+    const packages = new PackageRuntime({ nodeId: config.nodeId, group, driver, transport, state, log: log.child({ component: "packages" }), timing: packageTiming, omiTarget: omiTargetOf(config), consumers });
     packages.start();
     this.partial.push(() => packages.stop());
     const local = new LocalPolicies(config.localPolicies, { nodeId: config.nodeId, log: log.child({ component: "local-policies" }) });

@@ -9,11 +9,12 @@
  * list declares is collected first (any string `name`, valid or not, so one bad name is reported
  * once, at the name, rather than again at every reference to it).
  */
-import { assert } from "../../assert.ts";
-import { configLimits } from "../../constants.ts";
+import { assert, unreachable } from "../../assert.ts";
+import { configLimits, forwardTargetLimits } from "../../constants.ts";
 import { isAddress } from "../node-config.ts";
 import {
   aspectCiType,
+  forwardTypes,
   inputFormats,
   listenerTypes,
   modelApiVersion,
@@ -28,11 +29,13 @@ import {
   type ConfigModel,
   type ConnectedServer,
   type FieldSource,
+  type ForwardType,
   type HaPackage,
   type ListenerPolicy,
   type ManagementTemplate,
   type Mapping,
   type ModelResult,
+  type PackageForward,
   type Policy,
   type PolicyType,
   type Problem,
@@ -42,7 +45,8 @@ import {
   type SyncItem,
 } from "./types.ts";
 
-const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Names of policies, packages, aspects, templates and nodes (also in URLs: /ws/forward/<package>). */
+export const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const fieldPathPattern = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 const listenerPathPattern = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/;
 /**
@@ -57,7 +61,20 @@ const nodeKeys = ["id", "fqdn"] as const;
 const policyKeys = ["name", "description", "type", "path", "url", "intervalSec", "timeoutSec", "inputFormat", "mapping", "defaults", "rules", "unmatched"] as const;
 const mappingKeys = ["each", "fields"] as const;
 const ruleKeys = ["name", "if", "action", "set"] as const;
-const packageKeys = ["name", "description", "policies", "components", "syncItems", "weight"] as const;
+const packageKeys = ["name", "description", "policies", "components", "syncItems", "weight", "forward"] as const;
+/** The keys each forward type takes; every one has `type`. */
+const forwardKeys: Readonly<Record<ForwardType, readonly string[]>> = { omi: ["type"], webhook: ["type", "url", "headers", "authorizationEnv"], websocket: ["type"] };
+const forwardKeysAll = ["type", "url", "headers", "authorizationEnv"] as const;
+/** An HTTP token (RFC 9110 §5.6.2): what a header name may be. */
+const headerNamePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Printable ASCII, inner spaces and tabs: no line breaks (header injection), nothing to trim. */
+const headerValuePattern = /^(?:[\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?$/;
+const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Headers a webhook target may not set: the sender sets these itself, and Authorization (with
+ * its proxy twin) is a secret that must stay out of the replicated model (authorizationEnv).
+ */
+const reservedHeaders = new Set(["authorization", "proxy-authorization", "content-type", "content-length", "host", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "expect"]);
 const syncItemKeys = ["type", "name", "url"] as const;
 const aspectKeys = ["name", "description", "ciType", "packages"] as const;
 const templateKeys = ["name", "description", "ciType", "aspects"] as const;
@@ -577,9 +594,69 @@ function parsePackages(r: Report, value: unknown, site: Site, policyNames: Reado
     const components = has(o, "components") ? parseComponents(r, o.components, at(ps, "components")) : [];
     const syncItems = has(o, "syncItems") ? parseSyncItems(r, o.syncItems, at(ps, "syncItems")) : [];
     const weight = take<number>(r, o, ps, "weight", integerIn(1, configLimits.packageWeightMax), false) ?? 1;
+    const forward = has(o, "forward") ? parseForward(r, o.forward, at(ps, "forward")) : undefined;
     if (r.count !== before) return undefined;
-    return { name, ...(description === undefined ? {} : { description }), policies, components, syncItems, weight } as HaPackage;
+    return { name, ...(description === undefined ? {} : { description }), policies, components, syncItems, weight, ...(forward === undefined ? {} : { forward }) } as HaPackage;
   });
+}
+
+/**
+ * A package's forwarding target: `{ type: omi }`, `{ type: websocket }`, or a webhook with its URL,
+ * optional extra headers and the name of the environment variable holding its Authorization value.
+ */
+function parseForward(r: Report, value: unknown, site: Site): PackageForward | undefined {
+  if (!isPlainObject(value)) return void r.add(site, `must be an object like { type: omi } (got ${describe(value)})`);
+  const before = r.count;
+  const typeValid = oneOf(forwardTypes)(value.type) === null;
+  const known = typeValid ? forwardKeys[value.type as ForwardType] : forwardKeysAll;
+  for (const key of Object.keys(value)) {
+    if (!(forwardKeysAll as readonly string[]).includes(key)) r.add(at(site, key), `unknown key '${short(key)}' (known: ${known.join(", ")})`);
+    else if (!known.includes(key)) r.add(at(site, key), `does not belong to a forward of type ${String(value.type)} (only webhook has ${key})`);
+  }
+  const type = take<ForwardType>(r, value, site, "type", oneOf(forwardTypes), true);
+  if (type !== "webhook") return r.count === before && type !== undefined ? { type } : undefined;
+  const url = take<string>(r, value, site, "url", checkWebhookUrl, true);
+  const headers = has(value, "headers") ? parseHeaders(r, value.headers, at(site, "headers")) : undefined;
+  const envCheck: Check = (v) =>
+    typeof v === "string" && v.length <= forwardTargetLimits.envNameCharsMax && envNamePattern.test(v)
+      ? null
+      : `must be an environment variable name (letters, digits and '_', not starting with a digit, at most ${forwardTargetLimits.envNameCharsMax} characters)`;
+  const authorizationEnv = take<string>(r, value, site, "authorizationEnv", envCheck, false);
+  if (r.count !== before || url === undefined) return undefined;
+  return { type, url, ...(headers === undefined ? {} : { headers }), ...(authorizationEnv === undefined ? {} : { authorizationEnv }) };
+}
+
+const checkWebhookUrl: Check = (v) => {
+  const problem = checkHttpUrl(v);
+  if (problem !== null) return problem;
+  const url = new URL(v as string);
+  // The model is replicated to every node and exported in full: no secrets in it.
+  return url.username === "" && url.password === "" ? null : "must not hold credentials (user:password@); put the Authorization value in the environment variable authorizationEnv names";
+};
+
+function parseHeaders(r: Report, value: unknown, site: Site): Record<string, string> | undefined {
+  if (!isPlainObject(value)) return void r.add(site, `must be a map of header name to value (got ${describe(value)})`);
+  const names = Object.keys(value);
+  const max = forwardTargetLimits.webhookHeadersMax;
+  if (names.length > max) r.add(site, `must have at most ${max} entries (got ${names.length})`);
+  const before = r.count;
+  /** lower-case name → the spelling seen first: HTTP header names ignore case. */
+  const seen = new Map<string, string>();
+  for (const name of names.slice(0, max)) {
+    const s = at(site, name);
+    const lower = name.toLowerCase();
+    if (name.length > forwardTargetLimits.headerNameCharsMax || !headerNamePattern.test(name)) r.add(s, `header name '${short(name)}' must be 1-${forwardTargetLimits.headerNameCharsMax} characters of an HTTP token (letters, digits, and !#$%&'*+.^_\`|~-)`);
+    else if (lower === "authorization" || lower === "proxy-authorization") r.add(s, `header '${name}' is a secret and must not be in the replicated model: name an environment variable in authorizationEnv`);
+    else if (reservedHeaders.has(lower)) r.add(s, `header '${name}' is set by the sender and cannot be configured`);
+    else if (seen.has(lower)) r.add(s, `duplicate header '${short(name)}' (also as '${short(seen.get(lower) as string)}'; header names ignore case)`);
+    seen.set(lower, seen.get(lower) ?? name);
+    const v = value[name];
+    const valueOk = typeof v === "string" && v.length <= forwardTargetLimits.headerValueCharsMax && headerValuePattern.test(v);
+    if (!valueOk) r.add(s, `header value must be a string of at most ${forwardTargetLimits.headerValueCharsMax} printable ASCII characters without leading or trailing blanks`);
+  }
+  if (r.count !== before) return undefined;
+  // fromEntries defines own properties: a header named __proto__ could not touch the prototype.
+  return Object.fromEntries(names.map((name) => [name, value[name] as string]));
 }
 
 function parseComponents(r: Report, value: unknown, site: Site): string[] | undefined {
@@ -669,6 +746,7 @@ export function canonicalModel(model: ConfigModel): ConfigModel {
       components: [...p.components],
       syncItems: sortedBy(p.syncItems, (i) => i.name).map((i) => ({ type: i.type, name: i.name, url: i.url })),
       weight: p.weight,
+      ...(p.forward === undefined ? {} : { forward: canonicalForward(p.forward) }),
     })),
     aspects: sortedBy(model.aspects, (a) => a.name).map((a) => ({ name: a.name, ...optionalDescription(a), ciType: a.ciType, packages: [...a.packages] })),
     templates: sortedBy(model.templates, (t) => t.name).map((t) => ({ name: t.name, ...optionalDescription(t), ciType: t.ciType, aspects: [...t.aspects] })),
@@ -678,6 +756,24 @@ export function canonicalModel(model: ConfigModel): ConfigModel {
 /** The whole document as export writes it: apiVersion first, then the canonical model. */
 export function modelDocument(model: ConfigModel): { readonly apiVersion: typeof modelApiVersion } & ConfigModel {
   return { apiVersion: modelApiVersion, ...canonicalModel(model) };
+}
+
+/** Headers keep the user's order, like every other map in the model. */
+function canonicalForward(forward: PackageForward): PackageForward {
+  switch (forward.type) {
+    case "omi":
+    case "websocket":
+      return { type: forward.type };
+    case "webhook":
+      return {
+        type: forward.type,
+        url: forward.url,
+        ...(forward.headers === undefined ? {} : { headers: Object.fromEntries(Object.entries(forward.headers)) }),
+        ...(forward.authorizationEnv === undefined ? {} : { authorizationEnv: forward.authorizationEnv }),
+      };
+    default:
+      return unreachable(forward);
+  }
 }
 
 function optionalDescription(o: { readonly description?: string }): { description?: string } {

@@ -31,6 +31,7 @@ export function resolveTemplate(model: ConfigModel, templateName: string): Resol
       weight: pkg.weight,
       components: pkg.components,
       syncItems: pkg.syncItems,
+      forward: pkg.forward ?? { type: "omi" },
       policies: pkg.policies.map((policyName) => {
         const policy = policies.get(policyName);
         assert(policy !== undefined, `package '${name}' refers to a missing policy '${policyName}'`);

@@ -20,6 +20,7 @@ export const ruleActions = ["send", "suppress"] as const;
 export const unmatchedActions = ["send", "ignore"] as const;
 export const packageComponents = ["events", "metrics", "topology", "backsync"] as const;
 export const syncItemTypes = ["backsync-target"] as const;
+export const forwardTypes = ["omi", "webhook", "websocket"] as const;
 export const aspectCiType = "Running Software";
 export const templateCiType = "Operations Connector System";
 
@@ -31,6 +32,7 @@ export type RuleAction = (typeof ruleActions)[number];
 export type UnmatchedAction = (typeof unmatchedActions)[number];
 export type PackageComponent = (typeof packageComponents)[number];
 export type SyncItemType = (typeof syncItemTypes)[number];
+export type ForwardType = (typeof forwardTypes)[number];
 
 /** A validation finding: where (`policies[2].rules[0].if.regex`) and what. */
 export interface Problem {
@@ -138,6 +140,25 @@ export interface SyncItem {
   readonly url: string;
 }
 
+/**
+ * Where a package's holder forwards its outbox. Secrets never enter this replicated model: a
+ * webhook's Authorization value is read on the forwarding node from the environment variable
+ * `authorizationEnv` names.
+ */
+export type PackageForward =
+  /** OMi's event web service at the node's `omiTarget` (the default when `forward` is absent). */
+  | { readonly type: "omi" }
+  | {
+      readonly type: "webhook";
+      /** http or https, without credentials in it. */
+      readonly url: string;
+      /** Extra request headers, in the user's order; names unique ignoring case. */
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly authorizationEnv?: string;
+    }
+  /** Consumers subscribe over `GET /ws/forward/<package>` on the holder. */
+  | { readonly type: "websocket" };
+
 /** An "HA package policy": policies that run together on one node of the group at a time. */
 export interface HaPackage {
   readonly name: string;
@@ -148,6 +169,8 @@ export interface HaPackage {
   readonly syncItems: readonly SyncItem[];
   /** Relative load, for balancing packages over nodes. */
   readonly weight: number;
+  /** Absent: OMi, as `{ type: "omi" }`. */
+  readonly forward?: PackageForward;
 }
 
 export interface Aspect {
@@ -174,6 +197,8 @@ export interface ResolvedPackage {
   readonly syncItems: readonly SyncItem[];
   /** In the package's order. */
   readonly policies: readonly Policy[];
+  /** The package's target, with the default filled in. */
+  readonly forward: PackageForward;
 }
 
 export type ResolveResult = { readonly ok: true; readonly packages: readonly ResolvedPackage[] } | { readonly ok: false; readonly problems: readonly Problem[] };

@@ -1,16 +1,24 @@
 /**
- * @module Forwards one package's outbox to OMi while this node holds the package: a batch of the
- * undelivered events, then (on success) the cursor moved through Raft under the package's epoch.
- * A crash or failover between the two re-sends at most that one batch (OMi's keys and the
- * receiver's duplicate count absorb it); nothing is dropped: a refused batch raises an alarm in
- * status and is retried with backoff, like an unreachable OMi.
+ * @module Forwards one package's outbox to its target while this node holds the package: batches
+ * of undelivered events through the ForwardTarget interface (OMi, webhook or WebSocket consumer:
+ * forward-target.ts), then, for each delivered batch, the cursor moved through Raft under the
+ * package's epoch. A crash or failover between the two re-sends at most the batches in flight
+ * (receivers see the same ids again); nothing is dropped: a refused batch raises an alarm in status
+ * and is retried with backoff, like an unreachable target.
+ *
+ * Up to `target.batchesInFlightMax` batches are out at once (1 for HTTP targets, a few for a
+ * WebSocket consumer, whose acks arrive while the previous cursor move commits). Outcomes are
+ * taken oldest first, so the cursor only ever moves over a gap-free prefix; when one fails, the
+ * rest in flight are dropped here too and go again after the pause, from the cursor.
  */
 import type { Logger } from "../../log/logger.ts";
 import type { Group } from "../../node/group.ts";
 import type { ReplicatedState } from "../../state/replicated-state.ts";
 import { encodeCommand } from "../../state/command-codec.ts";
 import { forwardingLimits } from "../../constants.ts";
-import { retryDelayMs, sendToOmi, type OmiTarget } from "./omi-sender.ts";
+import { AssertionError, assert } from "../../assert.ts";
+import { retryDelayMs } from "./omi-sender.ts";
+import type { ForwardTarget, SendOutcome, TargetStatus } from "./forward-target.ts";
 
 export interface ForwarderOptions {
   readonly packageName: string;
@@ -18,42 +26,64 @@ export interface ForwarderOptions {
   readonly mayAct: () => boolean;
   readonly group: Group;
   readonly state: ReplicatedState;
-  readonly target: OmiTarget | null;
+  readonly target: ForwardTarget;
   readonly log: Logger;
 }
 
 export interface ForwarderStatus {
+  readonly target: TargetStatus;
   readonly delivered: number;
   readonly attempts: number;
+  readonly batchesInFlight: number;
   readonly lastError: string | null;
-  /** A batch OMi refused (4xx): it stays first in line, retried, and shows here until it goes. */
+  /** A batch the target refused (4xx), or a target this node cannot use: shows here until it goes. */
   readonly alarm: string | null;
 }
 
+interface InFlight {
+  readonly first: number;
+  readonly last: number;
+  readonly count: number;
+  readonly outcome: Promise<SendOutcome>;
+  settled: SendOutcome | null;
+}
+
+type Step = "idle" | "progress" | "failed" | "stale";
+
 export class EventForwarder {
   private running = false;
+  private started = false;
   private delivered = 0;
   private attempts = 0;
   private lastError: string | null = null;
   private alarm: string | null = null;
-  /** Sent to OMi through this sequence number, under this epoch; the cursor may still lag it. */
-  private sentThrough = 0;
-  private sentCount = 0;
+  /** Delivered through this sequence number, under this epoch; the cursor may still lag it. */
+  private deliveredThrough = 0;
+  private deliveredCount = 0;
+  /** Oldest first, contiguous: each batch starts after the previous one's last event. */
+  private inFlight: InFlight[] = [];
+  private wakeSleep: (() => void) | null = null;
 
   constructor(private readonly options: ForwarderOptions) {}
 
   start(): void {
-    if (this.running) return;
+    if (this.started) return;
+    this.started = true;
     this.running = true;
+    this.options.target.start({ wake: () => this.wakeSleep?.() });
     void this.loop();
   }
 
   stop(): void {
     this.running = false;
+    // Settles whatever the loop awaits from the target, so the loop ends now.
+    this.options.target.stop();
+    this.wakeSleep?.();
   }
 
   status(): ForwarderStatus {
-    return { delivered: this.delivered, attempts: this.attempts, lastError: this.lastError, alarm: this.options.target === null ? "no omiTarget configured on this node" : this.alarm };
+    const { target } = this.options;
+    return { target: target.status(), delivered: this.delivered, attempts: this.attempts, batchesInFlight: this.inFlight.length, lastError: this.lastError, alarm: this.alarm ?? target.alarm() };
   }
 
   private async loop(): Promise<void> {
@@ -73,56 +103,112 @@ export class EventForwarder {
         }
         if (step === "failed") pause = retryDelayMs(++failures, forwardingLimits.backoff, Math.random);
       } catch (error) {
+        if (error instanceof AssertionError) throw error;
+        this.inFlight = [];
         this.lastError = (error as Error).message;
         pause = retryDelayMs(++failures, forwardingLimits.backoff, Math.random);
       }
-      await Bun.sleep(pause);
+      await this.sleep(pause);
     }
+    this.options.target.stop();
   }
 
   /**
-   * One batch: send it unless it was sent already and only the cursor move failed, then move the
-   * cursor. `sentThrough` is this epoch's own memory, so a failed proposal retries the proposal
-   * (with backoff), not the delivery.
+   * One turn: move the cursor if a delivery is not yet committed (a failed proposal retries the
+   * proposal, with backoff, not the delivery); else fill the window and take the oldest outcome.
    */
-  private async step(): Promise<"idle" | "progress" | "failed" | "stale"> {
+  private async step(): Promise<Step> {
     const { packageName, state, target } = this.options;
-    if (!this.running || target === null || !this.options.mayAct()) return "idle";
-    const cursor = state.outbox.status().find((s) => s.package === packageName)?.cursor ?? 0;
-    if (this.sentThrough <= cursor) {
-      const batch = state.outbox.pending(packageName, cursor, forwardingLimits.batchEventsMax);
-      if (batch.length === 0) return "idle";
-      this.attempts++;
-      const outcome = await sendToOmi(target, batch.map((e) => e.event));
-      if (outcome.kind !== "delivered") {
-        this.lastError = outcome.reason;
-        if (outcome.kind === "refused") this.alarm = `OMi refused a batch of ${batch.length} (first ${batch[0]!.id}): ${outcome.reason}`;
-        this.options.log.warn("forwarding failed; will retry", { package: packageName, outcome });
-        return "failed";
-      }
-      this.alarm = null;
-      this.sentThrough = batch.at(-1)!.seq;
-      this.sentCount = batch.length;
+    if (!this.running || !this.options.mayAct()) return "idle";
+    const standing = target.alarm();
+    if (standing !== null) {
+      this.lastError = standing; // nothing can be sent until the node is fixed; events wait
+      return "idle";
     }
+    const cursor = state.outbox.status().find((s) => s.package === packageName)?.cursor ?? 0;
+    if (this.deliveredThrough > cursor) return this.advance();
+    this.fill(cursor);
+    const head = this.inFlight[0];
+    if (head === undefined) return "idle";
+    const outcome = await head.outcome;
     if (!this.running) return "idle";
+    if (outcome.kind !== "delivered") {
+      this.inFlight = [];
+      this.lastError = outcome.reason;
+      if (outcome.kind === "refused") this.alarm = `the ${target.type} target refused a batch of ${head.count} (seq ${head.first}..${head.last}): ${outcome.reason}`;
+      this.options.log.warn("forwarding failed; will retry", { package: packageName, target: target.type, outcome });
+      return "failed";
+    }
+    this.alarm = null;
+    this.takeDelivered();
     return this.advance();
   }
 
+  /** Sends batches after the last one in flight (or the cursor) until the window is full. */
+  private fill(cursor: number): void {
+    const { packageName, state, target } = this.options;
+    let after = this.inFlight.at(-1)?.last ?? cursor;
+    while (this.inFlight.length < target.batchesInFlightMax) {
+      const batch = state.outbox.pending(packageName, after, forwardingLimits.batchEventsMax);
+      if (batch.length === 0) return;
+      assert(batch[0]!.seq > after, "pending returns entries after the given sequence number");
+      this.attempts++;
+      const entry: InFlight = { first: batch[0]!.seq, last: batch.at(-1)!.seq, count: batch.length, outcome: this.sendSafely(batch), settled: null };
+      void entry.outcome.then((o) => (entry.settled = o));
+      this.inFlight.push(entry);
+      after = entry.last;
+    }
+  }
+
+  private sendSafely(batch: Parameters<ForwardTarget["send"]>[0]): Promise<SendOutcome> {
+    return this.options.target.send(batch).catch((error: unknown) => {
+      if (error instanceof AssertionError) throw error;
+      return { kind: "retry", reason: (error as Error).message };
+    });
+  }
+
+  /** The delivered head, and every batch after it that is already delivered too: one cursor move covers them. */
+  private takeDelivered(): void {
+    for (let first = true; this.inFlight.length > 0; first = false) {
+      const head = this.inFlight[0]!;
+      if (!first && head.settled?.kind !== "delivered") return;
+      this.inFlight.shift();
+      this.deliveredThrough = head.last;
+      this.deliveredCount += head.count;
+    }
+  }
+
   private async advance(): Promise<"progress" | "failed" | "stale"> {
-    const { packageName, epoch, group } = this.options;
+    const { packageName, epoch, group, target } = this.options;
+    const through = this.deliveredThrough;
     try {
-      const { index, result } = await group.propose(encodeCommand({ kind: "outbox", op: { op: "forwarded", package: packageName, epoch, through: this.sentThrough } }));
+      const { index, result } = await group.propose(encodeCommand({ kind: "outbox", op: { op: "forwarded", package: packageName, epoch, through } }));
       if (!result.ok) {
         this.lastError = result.error;
         return result.error.startsWith("stale epoch") ? "stale" : "failed";
       }
       // Read the next batch only from a state that has the cursor moved.
       await group.waitApplied(index);
-      this.delivered += this.sentCount;
+      this.delivered += this.deliveredCount;
+      this.deliveredCount = 0;
+      target.committed(through);
       return "progress";
     } catch (error) {
+      if (error instanceof AssertionError) throw error;
       this.lastError = (error as Error).message;
       return "failed";
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakeSleep = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeSleep = done;
+    });
   }
 }

@@ -1,15 +1,20 @@
 /**
  * @module Sends one batch of events to OMi's event web service (`POST <base>/opr-web/rest/9.10/
- * event_list`, XML event list) and says what the outcome means for the outbox: delivered, worth
- * retrying (network error, timeout, 408/429/5xx), or refused for good (any other 4xx: retrying the
- * same bytes cannot help, and the batch must be reported, not silently dropped).
+ * event_list`, XML event list) and says what the outcome means for the outbox (http-batch.ts):
+ * delivered, worth retrying (network error, timeout, 408/429/5xx), or refused for good (any other
+ * 4xx, a redirect). `OmiForwardTarget` is the package target `{ type: omi }`, the default.
  *
  * Retries are the caller's: `retryDelayMs` is the pure backoff (exponential with full jitter, capped)
  * so a fleet of connectors does not hammer a recovering OMi in step.
  */
 import type { OprEvent } from "../events/event-record.ts";
 import { writeOmiEventList } from "../events/omi-xml.ts";
+import type { OutboxEntry } from "../../state/outbox.ts";
 import { assert } from "../../assert.ts";
+import { postBatch } from "./http-batch.ts";
+import type { ForwardTarget, SendOutcome, TargetStatus } from "./forward-target.ts";
+
+export type { SendOutcome } from "./forward-target.ts";
 
 export interface OmiTarget {
   /** e.g. https://omi.example.com (the path is added here). */
@@ -21,37 +26,49 @@ export interface OmiTarget {
   readonly timeoutMs: number;
 }
 
-export type SendOutcome =
-  | { readonly kind: "delivered"; readonly status: number }
-  | { readonly kind: "retry"; readonly reason: string }
-  | { readonly kind: "refused"; readonly status: number; readonly reason: string };
-
 export const eventListPath = "/opr-web/rest/9.10/event_list";
 
 export async function sendToOmi(target: OmiTarget, events: readonly OprEvent[]): Promise<SendOutcome> {
   assert(events.length > 0, "a batch holds at least one event");
   const headers: Record<string, string> = { "content-type": "application/xml" };
   if (target.user !== undefined) headers["authorization"] = `Basic ${Buffer.from(`${target.user}:${target.password ?? ""}`).toString("base64")}`;
-  let response: Response;
-  try {
-    response = await fetch(`${target.baseUrl.replace(/\/+$/, "")}${eventListPath}`, {
-      method: "POST",
-      headers,
-      body: writeOmiEventList(events),
-      signal: AbortSignal.timeout(target.timeoutMs),
-      // A redirect would turn the POST into a bodiless GET that OMi answers 200: a "delivery" of
-      // nothing. Never follow one; report it.
-      redirect: "manual",
-      ...(target.ca === undefined ? {} : { tls: { ca: target.ca } }),
-    });
-  } catch (error) {
-    return { kind: "retry", reason: (error as Error).message };
+  return postBatch({
+    url: `${target.baseUrl.replace(/\/+$/, "")}${eventListPath}`,
+    headers,
+    body: writeOmiEventList(events),
+    timeoutMs: target.timeoutMs,
+    redirectHint: "fix omiTarget.url",
+    ...(target.ca === undefined ? {} : { ca: target.ca }),
+  });
+}
+
+const noOmiTarget = "no omiTarget configured on this node";
+
+/** The package target `{ type: omi }`: this node's omiTarget, or a standing alarm when it has none. */
+export class OmiForwardTarget implements ForwardTarget {
+  readonly type = "omi";
+  readonly batchesInFlightMax = 1;
+
+  constructor(private readonly target: OmiTarget | null) {}
+
+  start(): void {}
+
+  stop(): void {}
+
+  send(batch: readonly OutboxEntry[]): Promise<SendOutcome> {
+    if (this.target === null) return Promise.resolve({ kind: "retry", reason: noOmiTarget });
+    return sendToOmi(this.target, batch.map((e) => e.event));
   }
-  const body = await response.text().catch(() => "");
-  if (response.ok) return { kind: "delivered", status: response.status };
-  if (response.status === 408 || response.status === 429 || response.status >= 500) return { kind: "retry", reason: `HTTP ${response.status}` };
-  if (response.status >= 300 && response.status < 400) return { kind: "refused", status: response.status, reason: `HTTP ${response.status} redirect to ${response.headers.get("location") ?? "?"}: fix omiTarget.url` };
-  return { kind: "refused", status: response.status, reason: `HTTP ${response.status}: ${body.slice(0, 200)}` };
+
+  committed(): void {}
+
+  status(): TargetStatus {
+    return { type: "omi", url: this.target?.baseUrl ?? null };
+  }
+
+  alarm(): string | null {
+    return this.target === null ? noOmiTarget : null;
+  }
 }
 
 export interface Backoff {

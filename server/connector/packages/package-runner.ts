@@ -1,16 +1,19 @@
 /**
  * @module One HA package running on this node under one epoch of one deployment: it starts the
- * package's pull policies. (Listener policies have no work here yet: the event listener, issue 6,
- * will take their input and must check the same `mayAct`.) A new epoch or deployment version means
- * a new runner.
+ * package's pull policies and, for a package that takes events, the forwarder of its outbox to the
+ * package's target (`forward` in the model: OMi, a webhook, or WebSocket consumers). Listener
+ * policies have no work here: the event listener takes their input on any node. A new epoch or
+ * deployment version means a new runner.
  */
 import type { Logger } from "../../log/logger.ts";
 import type { Deployment } from "../../state/config-state.ts";
-import type { PullPolicy } from "../../config/model/types.ts";
+import type { PullPolicy, ResolvedPackage } from "../../config/model/types.ts";
 import { resolveTemplate } from "../../config/model/resolve.ts";
 import { PullPoller, type PollerStatus } from "../pull/pull-poller.ts";
 import { EventForwarder, type ForwarderStatus } from "../forwarding/event-forwarder.ts";
 import type { OmiTarget } from "../forwarding/omi-sender.ts";
+import type { ConsumerRegistry } from "../forwarding/consumer-registry.ts";
+import { createForwardTarget } from "../forwarding/target-factory.ts";
 import type { Group } from "../../node/group.ts";
 import type { ReplicatedState } from "../../state/replicated-state.ts";
 
@@ -24,6 +27,8 @@ export interface PackageRunnerOptions {
   readonly group: Group;
   readonly state: ReplicatedState;
   readonly omiTarget: OmiTarget | null;
+  /** This node's WebSocket consumer registry (null: no consumer route, as in some tests). */
+  readonly consumers?: ConsumerRegistry | null;
 }
 
 export class PackageRunner {
@@ -37,11 +42,23 @@ export class PackageRunner {
       if (!isPull(policy)) continue;
       this.pollers.push(new PullPoller(policy, { nodeId: options.nodeId, packageName: options.packageName, epoch: options.epoch, mayAct: options.mayAct, log: options.log }));
     }
-    // A package that takes events forwards its outbox while it runs here.
+    // A package that takes events forwards its outbox to its target while it runs here.
     const takesEvents = spec !== undefined && (spec.components.includes("events") || spec.policies.some((p) => p.type.startsWith("event-")));
-    this.forwarder = takesEvents
-      ? new EventForwarder({ packageName: options.packageName, epoch: options.epoch, mayAct: options.mayAct, group: options.group, state: options.state, target: options.omiTarget, log: options.log })
-      : null;
+    this.forwarder = takesEvents ? this.createForwarder(spec.forward) : null;
+  }
+
+  private createForwarder(forward: ResolvedPackage["forward"]): EventForwarder {
+    const { packageName, epoch, state, log } = this.options;
+    const target = createForwardTarget(forward, {
+      packageName,
+      epoch,
+      omiTarget: this.options.omiTarget,
+      consumers: this.options.consumers ?? null,
+      cursor: () => state.outbox.status().find((s) => s.package === packageName)?.cursor ?? 0,
+      env: process.env,
+      log,
+    });
+    return new EventForwarder({ packageName, epoch, mayAct: this.options.mayAct, group: this.options.group, state, target, log });
   }
 
   get epoch(): number {

@@ -23,6 +23,7 @@ import { AssertionError } from "../../assert.ts";
 import { configStateLimits } from "../../constants.ts";
 import { PackageRunner } from "./package-runner.ts";
 import type { OmiTarget } from "../forwarding/omi-sender.ts";
+import type { ConsumerRegistry } from "../forwarding/consumer-registry.ts";
 
 export interface PackageTiming extends LeaseTiming {
   readonly tickMs: number;
@@ -43,6 +44,8 @@ export interface PackageRuntimeOptions {
   readonly timing: PackageTiming;
   /** Where held packages forward their events (null: not configured on this node). */
   readonly omiTarget?: OmiTarget | null;
+  /** Where packages forwarding to WebSocket consumers register while they run here. */
+  readonly consumers?: ConsumerRegistry | null;
   /** Monotonic milliseconds; injected so tests can drive time. */
   readonly nowMs?: () => number;
 }
@@ -147,6 +150,7 @@ export class PackageRuntime {
         group: this.options.group,
         state: this.options.state,
         omiTarget: this.options.omiTarget ?? null,
+        consumers: this.options.consumers ?? null,
       });
       this.runners.set(name, runner);
       runner.start();

@@ -1,6 +1,7 @@
 /** The holder's forwarder with a fake group (server/connector/forwarding/event-forwarder.ts). */
 import { expect, test } from "bun:test";
 import { EventForwarder } from "../../../server/connector/forwarding/event-forwarder.ts";
+import { OmiForwardTarget } from "../../../server/connector/forwarding/omi-sender.ts";
 import { Outbox } from "../../../server/state/outbox.ts";
 import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
 import { Logger } from "../../../server/log/logger.ts";
@@ -19,7 +20,7 @@ function setup(propose: () => Promise<unknown>) {
     mayAct: () => true,
     group: { propose, waitApplied: async () => {} } as never,
     state: { outbox } as never,
-    target: { baseUrl: `http://127.0.0.1:${omi.port}`, timeoutMs: 1000 },
+    target: new OmiForwardTarget({ baseUrl: `http://127.0.0.1:${omi.port}`, timeoutMs: 1000 }),
     log,
   });
   return { forwarder, omi, posts: () => posts, outbox, context };

@@ -1,0 +1,87 @@
+/** One forwarder loop for every target (event-forwarder.ts with omi-sender.ts and webhook-sender.ts), over a real outbox and a fake group. */
+import { afterEach, expect, test } from "bun:test";
+import { EventForwarder } from "../../../server/connector/forwarding/event-forwarder.ts";
+import { OmiForwardTarget } from "../../../server/connector/forwarding/omi-sender.ts";
+import { WebhookForwardTarget } from "../../../server/connector/forwarding/webhook-sender.ts";
+import type { ForwardTarget } from "../../../server/connector/forwarding/forward-target.ts";
+import { Outbox } from "../../../server/state/outbox.ts";
+import { decodeCommand } from "../../../server/state/command-codec.ts";
+import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
+import { Logger } from "../../../server/log/logger.ts";
+
+const log = new Logger({ node: "n1", level: "error", pretty: false, sink: { write: () => {} } });
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function forwarding(events: number, target: ForwardTarget) {
+  const outbox = new Outbox();
+  const context = { holders: new Map([["pkg", { node: "n1", epoch: 1 }]]), deployed: new Set(["pkg"]) };
+  outbox.apply({ op: "accept", package: "pkg", atMs: 1, requestKey: null, eventKeys: Array(events).fill(null), events: Array.from({ length: events }, (_, i) => ({ ...emptyOprEvent(), title: `event ${i + 1}` })) }, 1, context);
+  let index = 1;
+  const group = {
+    propose: async (data: Uint8Array) => {
+      const command = decodeCommand(data);
+      if (command.kind !== "outbox") throw new Error(`unexpected command ${command.kind}`);
+      return { index: ++index, result: outbox.apply(command.op, index, context) };
+    },
+    waitApplied: async () => {},
+  };
+  const forwarder = new EventForwarder({ packageName: "pkg", epoch: 1, mayAct: () => true, group: group as never, state: { outbox } as never, target, log });
+  cleanups.push(() => forwarder.stop());
+  return { forwarder, outbox, cursor: () => outbox.status()[0]?.cursor ?? 0 };
+}
+
+/** A receiver on 127.0.0.1 answering `status()` and recording each body. */
+function receiver(status: () => number) {
+  const bodies: string[] = [];
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async (request) => (bodies.push(await request.text()), new Response(null, { status: status() })) });
+  cleanups.push(() => server.stop(true));
+  return { bodies, url: `http://127.0.0.1:${server.port}` };
+}
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error("condition not met in time");
+    await Bun.sleep(10);
+  }
+}
+
+test("OMi: 1,200 events go as three event lists, one after the other, and the cursor follows", async () => {
+  const omi = receiver(() => 200);
+  const { forwarder, cursor } = forwarding(1_200, new OmiForwardTarget({ baseUrl: omi.url, timeoutMs: 2_000 }));
+  forwarder.start();
+  await until(() => cursor() === 1_200);
+  expect(omi.bodies).toHaveLength(3);
+  expect(omi.bodies.map((b) => (b.match(/<event>/g) ?? []).length)).toEqual([500, 500, 200]);
+  expect(omi.bodies[0]).toContain("event 1<");
+  expect(omi.bodies[2]).toContain("event 1200<");
+  expect(forwarder.status()).toMatchObject({ target: { type: "omi", url: omi.url }, delivered: 1_200, attempts: 3, batchesInFlight: 0, alarm: null });
+});
+
+test("OMi without an omiTarget on this node: nothing is attempted, a standing alarm, events wait", async () => {
+  const { forwarder, outbox } = forwarding(10, new OmiForwardTarget(null));
+  forwarder.start();
+  await Bun.sleep(200);
+  expect(forwarder.status()).toMatchObject({ target: { type: "omi", url: null }, attempts: 0, alarm: "no omiTarget configured on this node" });
+  expect(outbox.status()[0]?.backlog).toBe(10);
+});
+
+test("webhook: a refused batch raises an alarm and is retried, never dropped; once accepted the alarm clears", async () => {
+  let answer = 400;
+  const hook = receiver(() => answer);
+  const target = new WebhookForwardTarget({ packageName: "pkg", target: { url: `${hook.url}/in`, headers: {}, timeoutMs: 2_000 }, problem: null });
+  const { forwarder, cursor } = forwarding(20, target);
+  forwarder.start();
+  await until(() => hook.bodies.length >= 2);
+  expect(forwarder.status().alarm).toContain("the webhook target refused a batch of 20 (seq 1..20): HTTP 400");
+  expect(cursor()).toBe(0);
+  answer = 200;
+  await until(() => cursor() === 20);
+  expect(forwarder.status()).toMatchObject({ target: { type: "webhook" }, delivered: 20, alarm: null });
+  const ids = hook.bodies.map((b) => (JSON.parse(b) as { events: Array<{ id: string }> }).events.map((e) => e.id).join());
+  // Every attempt carried the same ids: the receiver can tell a re-send.
+  expect(new Set(ids).size).toBe(1);
+});

@@ -27,8 +27,10 @@ export interface SimChange {
 }
 
 const schema = [
-  `CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, key TEXT, active INTEGER NOT NULL, document TEXT NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS events_active_key ON events (key) WHERE active = 1`,
+  // An event's id is "omi-<seq>": the rowid is the one key, so an insert touches one B-tree (and the
+  // partial key index only while the event is active).
+  `CREATE TABLE IF NOT EXISTS omi_events (seq INTEGER PRIMARY KEY, key TEXT, active INTEGER NOT NULL, document TEXT NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS omi_events_active_key ON omi_events (key) WHERE active = 1`,
   `CREATE TABLE IF NOT EXISTS deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, events INTEGER NOT NULL, body TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, at TEXT NOT NULL, change TEXT NOT NULL)`,
 ];
@@ -39,7 +41,13 @@ interface Writes {
   inserts: SqlValue[];
 }
 
-const insertShape: MultiRowShape = { head: "INSERT INTO events (id, seq, key, active, document) VALUES", columns: 5, tail: "" };
+const insertShape: MultiRowShape = { head: "INSERT INTO omi_events (seq, key, active, document) VALUES", columns: 4, tail: "" };
+
+/** The rowid behind an id ("omi-17" → 17); -1 for anything else, which matches no row. */
+function seqOf(id: string): number {
+  const match = /^omi-([1-9][0-9]{0,15})$/.exec(id);
+  return match === null ? -1 : Number(match[1]);
+}
 
 /** New events go in a few multi-row statements (one per event cost more than SQLite's own work). */
 function flushInserts(out: Writes): void {
@@ -71,14 +79,15 @@ export class SimStore {
     const client = createClient({ url: `file:${join(dataDir, "omi-sim.db")}` });
     await client.execute("PRAGMA journal_mode = WAL");
     for (const sql of schema) await client.execute(sql);
+    await migrateEarlierLayout(client);
     const store = new SimStore(client);
     await store.loadIndex();
     return store;
   }
 
   private async loadIndex(): Promise<void> {
-    const next = await this.client.execute("SELECT coalesce(max(seq), 0) + 1 AS next FROM events");
-    const active = await this.client.execute("SELECT key, document FROM events WHERE active = 1 AND key IS NOT NULL");
+    const next = await this.client.execute("SELECT coalesce(max(seq), 0) + 1 AS next FROM omi_events");
+    const active = await this.client.execute("SELECT key, document FROM omi_events WHERE active = 1 AND key IS NOT NULL");
     this.nextSeq = Number(next.rows[0]!["next"]);
     this.activeByKey = new Map();
     for (const row of active.rows) {
@@ -116,7 +125,7 @@ export class SimStore {
       const stillActive = merged.state !== "closed";
       if (!stillActive) this.activeByKey.delete(event.key);
       flushInserts(out); // the event merged into may be one inserted earlier in this delivery
-      out.statements.push({ sql: "UPDATE events SET document = ?, active = ? WHERE id = ?", args: [JSON.stringify(merged), stillActive ? 1 : 0, active.id] });
+      out.statements.push({ sql: "UPDATE omi_events SET document = ?, active = ? WHERE seq = ?", args: [JSON.stringify(merged), stillActive ? 1 : 0, seqOf(active.id)] });
       return active.id;
     }
     const seq = this.nextSeq++;
@@ -124,7 +133,7 @@ export class SimStore {
     const stored: StoredEvent = { ...event, id, received_at: nowIso, duplicate_count: event.duplicate_count ?? 0 };
     const isActive = event.state !== "closed";
     if (isActive && event.key) this.activeByKey.set(event.key, { id, receivedAt: nowIso, duplicateCount: stored.duplicate_count ?? 0 });
-    out.inserts.push(id, seq, event.key || null, isActive ? 1 : 0, JSON.stringify(stored));
+    out.inserts.push(seq, event.key || null, isActive ? 1 : 0, JSON.stringify(stored));
     return id;
   }
 
@@ -134,17 +143,17 @@ export class SimStore {
     flushInserts(out);
     for (const [key, active] of matching) {
       this.activeByKey.delete(key);
-      out.statements.push({ sql: "UPDATE events SET active = 0, document = json_set(document, '$.state', 'closed') WHERE id = ?", args: [active.id] });
+      out.statements.push({ sql: "UPDATE omi_events SET active = 0, document = json_set(document, '$.state', 'closed') WHERE seq = ?", args: [seqOf(active.id)] });
     }
   }
 
   async events(): Promise<StoredEvent[]> {
-    const rows = await this.client.execute("SELECT document FROM events ORDER BY seq");
+    const rows = await this.client.execute("SELECT document FROM omi_events ORDER BY seq");
     return rows.rows.map((r) => JSON.parse(String(r["document"])) as StoredEvent);
   }
 
   async event(id: string): Promise<StoredEvent | null> {
-    const rows = await this.client.execute({ sql: "SELECT document FROM events WHERE id = ?", args: [id] });
+    const rows = await this.client.execute({ sql: "SELECT document FROM omi_events WHERE seq = ?", args: [seqOf(id)] });
     const row = rows.rows[0];
     return row === undefined ? null : (JSON.parse(String(row["document"])) as StoredEvent);
   }
@@ -169,7 +178,7 @@ export class SimStore {
     };
     await this.client.batch(
       [
-        { sql: "UPDATE events SET document = ?, active = ? WHERE id = ?", args: [JSON.stringify(updated), updated.state === "closed" ? 0 : 1, id] },
+        { sql: "UPDATE omi_events SET document = ?, active = ? WHERE seq = ?", args: [JSON.stringify(updated), updated.state === "closed" ? 0 : 1, seqOf(id)] },
         { sql: "INSERT INTO changes (event_id, at, change) VALUES (?, ?, ?)", args: [id, nowIso, JSON.stringify(change)] },
       ],
       "write",
@@ -185,9 +194,16 @@ export class SimStore {
   /** Counts for tests and demos: deliveries, events received in them, events stored, duplicates merged. */
   async stats(): Promise<{ deliveries: number; eventsDelivered: number; events: number; duplicateCount: number }> {
     const d = await this.client.execute("SELECT count(*) AS n, coalesce(sum(events), 0) AS e FROM deliveries");
-    const e = await this.client.execute("SELECT count(*) AS n, coalesce(sum(json_extract(document, '$.duplicate_count')), 0) AS d FROM events");
+    const e = await this.client.execute("SELECT count(*) AS n, coalesce(sum(json_extract(document, '$.duplicate_count')), 0) AS d FROM omi_events");
     return { deliveries: Number(d.rows[0]!["n"]), eventsDelivered: Number(d.rows[0]!["e"]), events: Number(e.rows[0]!["n"]), duplicateCount: Number(e.rows[0]!["d"]) };
   }
+}
+
+/** Data of an earlier simulator build (table `events`, keyed by id) moves into `omi_events` once. */
+async function migrateEarlierLayout(client: Client): Promise<void> {
+  const old = await client.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'");
+  if (old.rows.length === 0) return;
+  await client.batch(["INSERT INTO omi_events (seq, key, active, document) SELECT seq, key, active, document FROM events", "DROP TABLE events"], "write");
 }
 
 /** OMi close-key patterns use `<*>` for "anything"; everything else is literal. */

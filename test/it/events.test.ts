@@ -9,6 +9,7 @@ import type { Subprocess } from "bun";
 import { startCluster, type Cluster } from "../support/cluster.ts";
 import { cleanupAll } from "../support/node-process.ts";
 import { startOmiSim } from "../support/omi-sim-process.ts";
+import { forwardingLimits } from "../../server/constants.ts";
 
 let cluster: Cluster | null = null;
 let sim: Subprocess | null = null;
@@ -125,8 +126,8 @@ test("20,000 events from 4 sources to random nodes; the forwarding node killed -
   console.log(`OMi holds ${stats.events} distinct events of ${total}; ${stats.deliveries} deliveries; ${duplicates} events re-sent; killed ${killed.join(", ")}`);
   expect(killed.length).toBe(2);
   expect(stats.events).toBe(total);
-  // At most one batch (500 events) re-sent per failover.
-  expect(duplicates).toBeLessThanOrEqual(500 * killed.length);
+  // At most one batch re-sent per failover.
+  expect(duplicates).toBeLessThanOrEqual(forwardingLimits.batchEventsMax * killed.length);
   const list = (await (await fetch(`${simUrl}/opr-web/rest/9.10/event_list?format=json`)).json()) as { event_list: Array<{ key: string }> };
   for (let source = 0; source < sources; source++) {
     const numbers = list.event_list.filter((e) => e.key.startsWith(`s${source}:`)).map((e) => Number(e.key.split(":")[1]));

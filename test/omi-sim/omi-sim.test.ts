@@ -87,6 +87,21 @@ describe("omi-sim event web service", () => {
     expect((await store.event("omi-3"))?.state).toBe("closed");
   });
 
+  test("data of an earlier simulator build (table events, keyed by id) is moved over at open and keeps merging", async () => {
+    const dir = tempDir();
+    const { createClient } = await import("@libsql/client");
+    const old = createClient({ url: `file:${dir}/omi-sim.db` });
+    await old.execute("CREATE TABLE events (id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, key TEXT, active INTEGER NOT NULL, document TEXT NOT NULL)");
+    const stored = { ...event({ title: "old", key: "k" }), id: "omi-1", received_at: "2026-11-20T00:00:00.000Z", duplicate_count: 0 };
+    await old.execute({ sql: "INSERT INTO events VALUES ('omi-1', 1, 'k', 1, ?)", args: [JSON.stringify(stored)] });
+    old.close();
+    const reopened = await SimStore.open(dir);
+    expect(await reopened.deliver("raw", [event({ title: "again", key: "k" }), event({ title: "new" })], "2026-11-24T10:00:00.000Z")).toEqual(["omi-1", "omi-2"]);
+    expect(await reopened.event("omi-1")).toMatchObject({ title: "again", duplicate_count: 1, received_at: "2026-11-20T00:00:00.000Z" });
+    expect(await reopened.event("omi-x")).toBeNull();
+    reopened.close();
+  });
+
   test("after a reopen, a key still merges into its active event, an operator-closed one starts afresh, and new ids continue", async () => {
     const dir = tempDir();
     let first = await SimStore.open(dir);

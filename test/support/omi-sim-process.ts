@@ -12,7 +12,9 @@ export interface SimProcess {
 
 export async function startOmiSim(timeoutMs = 10_000): Promise<SimProcess> {
   const [port] = freePorts(1);
-  const proc = Bun.spawn([bunPath, "server/main.ts", "omi-sim", "--port", String(port), "--data", tempDir()], { cwd: repoRoot, stdout: "ignore", stderr: "pipe" });
+  // OPSCONN_CPU_PROFILE_DIR=dir: the simulator writes a CPU profile (markdown) there when it stops.
+  const profileDir = process.env["OPSCONN_CPU_PROFILE_DIR"];
+  const proc = Bun.spawn([bunPath, ...(profileDir ? ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`] : []), "server/main.ts", "omi-sim", "--port", String(port), "--data", tempDir()], { cwd: repoRoot, stdout: "ignore", stderr: "pipe" });
   trackProcess(proc as never);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;

@@ -445,14 +445,22 @@ function readName(reader: Reader, what: string): string {
   if (!isNameStart(codePointAt(text, start))) fail(`expected ${what}`, start);
   let chars = 0;
   while (reader.offset < text.length) {
-    const point = codePointAt(text, reader.offset);
-    if (!(chars === 0 ? isNameStart(point) : isNameChar(point))) break;
+    // Names are almost always ASCII: one table lookup per character instead of the range tests.
+    const unit = text.charCodeAt(reader.offset);
+    const point = unit < 0x80 ? unit : codePointAt(text, reader.offset);
+    const ok = point < 0x80 ? (asciiNameClass[point]! & (chars === 0 ? NAME_START : NAME_CHAR)) !== 0 : chars === 0 ? isNameStart(point) : isNameChar(point);
+    if (!ok) break;
     chars++;
     if (chars > xmlLimits.nameCharsMax) fail(`name longer than ${xmlLimits.nameCharsMax} characters`, start);
     reader.offset += point > 0xffff ? 2 : 1;
   }
   return text.slice(start, reader.offset);
 }
+
+const NAME_START = 1;
+const NAME_CHAR = 2;
+/** For each ASCII code: NAME_START and/or NAME_CHAR, from isNameStart/isNameChar (so the two agree). */
+const asciiNameClass = Uint8Array.from({ length: 0x80 }, (_, point) => (isNameStart(point) ? NAME_START : 0) | (isNameChar(point) ? NAME_CHAR : 0));
 
 function skipSpace(reader: Reader): boolean {
   const start = reader.offset;

@@ -28,6 +28,8 @@ export interface ForwarderOptions {
   readonly state: ReplicatedState;
   readonly target: ForwardTarget;
   readonly log: Logger;
+  /** Tests use smaller batches; production uses forwardingLimits.batchEventsMax. */
+  readonly batchEventsMax?: number;
 }
 
 export interface ForwarderStatus {
@@ -149,7 +151,7 @@ export class EventForwarder {
     const { packageName, state, target } = this.options;
     let after = this.inFlight.at(-1)?.last ?? cursor;
     while (this.inFlight.length < target.batchesInFlightMax) {
-      const batch = state.outbox.pending(packageName, after, forwardingLimits.batchEventsMax);
+      const batch = state.outbox.pending(packageName, after, this.options.batchEventsMax ?? forwardingLimits.batchEventsMax);
       if (batch.length === 0) return;
       assert(batch[0]!.seq > after, "pending returns entries after the given sequence number");
       this.attempts++;

@@ -28,7 +28,7 @@ function forwarding(events: number, target: ForwardTarget) {
     },
     waitApplied: async () => {},
   };
-  const forwarder = new EventForwarder({ packageName: "pkg", epoch: 1, mayAct: () => true, group: group as never, state: { outbox } as never, target, log });
+  const forwarder = new EventForwarder({ packageName: "pkg", epoch: 1, mayAct: () => true, group: group as never, state: { outbox } as never, target, log, batchEventsMax: 500 });
   cleanups.push(() => forwarder.stop());
   return { forwarder, outbox, cursor: () => outbox.status()[0]?.cursor ?? 0 };
 }

@@ -57,7 +57,7 @@ function setup(options: { events: number; ackTimeoutMs?: number; subscribeTimeou
   const registry = new ConsumerRegistry({ locate, ...(options.subscribeTimeoutMs === undefined ? {} : { subscribeTimeoutMs: options.subscribeTimeoutMs }) });
   const cursor = () => outbox.status().find((s) => s.package === "pkg")?.cursor ?? 0;
   const target = new WebSocketTarget({ packageName: "pkg", epoch: 1, cursor, registry, log, ...(options.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: options.ackTimeoutMs }) });
-  const forwarder = new EventForwarder({ packageName: "pkg", epoch: 1, mayAct: () => true, group: group as never, state: { outbox } as never, target, log });
+  const forwarder = new EventForwarder({ packageName: "pkg", epoch: 1, mayAct: () => true, group: group as never, state: { outbox } as never, target, log, batchEventsMax: 500 });
   const app = new Hono();
   app.route("/", wsForwardRoutes(registry));
   app.onError(onError(log));

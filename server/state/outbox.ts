@@ -209,16 +209,29 @@ export class Outbox {
   }
 
   /** Undelivered events of a package after `afterSeq`, at most `max`, in order. */
-  pending(name: string, afterSeq: number, max: number): OutboxEntry[] {
+  /**
+   * Undelivered events of a package after `afterSeq`, in order: at most `max`, and at most about
+   * `bytesMax` of stored event bytes (the first event always comes, however large, so a batch
+   * always makes progress).
+   */
+  pending(name: string, afterSeq: number, max: number, bytesMax: number = Infinity): OutboxEntry[] {
     const box = this.packages.get(name);
     if (box === undefined) return [];
     const out: OutboxEntry[] = [];
+    let bytes = 0;
     for (const entry of box.entries) {
       if (entry.seq <= afterSeq) continue;
+      bytes += entry.bytes.length;
+      if (out.length > 0 && bytes > bytesMax) break;
       out.push({ seq: entry.seq, id: entry.id, acceptedAtMs: entry.acceptedAtMs, event: decodeOprEvent(entry.bytes) });
       if (out.length >= max) break;
     }
     return out;
+  }
+
+  /** The highest sequence number accepted for a package so far (0 before the first). */
+  lastSeq(name: string): number {
+    return (this.packages.get(name)?.nextSeq ?? 1) - 1;
   }
 
   status(): Array<{ package: string; backlog: number; cursor: number; oldestAcceptedAtMs: number | null }> {

@@ -58,8 +58,12 @@ export class ReplicatedState {
     const { applied, compactedThrough } = options;
     assert(compactedThrough <= applied, "the compaction point is applied");
     const rows = await client.execute("SELECT key, value, mod_index FROM kv");
+    const outboxRuns = await client.execute("SELECT package, first_seq, count, log_index, position FROM outbox_runs");
+    const runs = outboxRuns.rows.map((r) => ({ name: String(r["package"]), firstSeq: Number(r["first_seq"]), count: Number(r["count"]), index: Number(r["log_index"]), position: Number(r["position"]) }));
+    // The entries the outbox's runs point into, collected while the replay reads the log anyway.
+    const runEntries = new Map<number, Uint8Array | undefined>(runs.map((r) => [r.index, undefined]));
     this.kv.beginReplay(rows.rows.map((r): KvRow => ({ key: String(r["key"]), value: r["value"] === null ? null : new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) })));
-    const storedCompacted = await this.replayStoredEntries(client, options);
+    const storedCompacted = await this.replayStoredEntries(client, options, runEntries);
     this.kv.endReplay(compactedThrough, storedCompacted);
     const parts = await client.execute("SELECT part, document FROM config_state");
     const part = (name: string) => (parts.rows.find((r) => r["part"] === name)?.["document"] as string | undefined) ?? null;
@@ -72,7 +76,8 @@ export class ReplicatedState {
       packages: outboxPackages.rows.map((r) => ({ name: String(r["package"]), nextSeq: Number(r["next_seq"]), cursor: Number(r["cursor"]) })),
       entries: outboxEntries.rows.map((r) => ({ name: String(r["package"]), document: rowDocument(r["document"]) })),
       keys: outboxKeys.rows.map((r) => ({ ord: Number(r["ord"]), key: String(r["key"]), ids: String(r["ids"]) })),
-    });
+      runs,
+    }, (index) => runEntries.get(index));
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
     this.membersFlushedVersion = this.membersVersion;
@@ -81,7 +86,7 @@ export class ReplicatedState {
   }
 
   /** Replays the stored entries up to `applied` a page at a time; returns those at or below the compaction point. */
-  private async replayStoredEntries(client: Client, options: { readonly applied: number; readonly compactedThrough: number }): Promise<number[]> {
+  private async replayStoredEntries(client: Client, options: { readonly applied: number; readonly compactedThrough: number }, runEntries: Map<number, Uint8Array | undefined>): Promise<number[]> {
     const { applied, compactedThrough } = options;
     const storedCompacted: number[] = [];
     let after = 0;
@@ -95,6 +100,7 @@ export class ReplicatedState {
         // Every stored entry up to the applied index is committed: a bad one is lost data.
         if (entryChecksum(index, term, type, data) !== Number(row["checksum"])) throw new CorruptLogError(`stored log entry ${index} fails its checksum`);
         if (index <= compactedThrough) storedCompacted.push(index);
+        if (runEntries.has(index)) runEntries.set(index, data);
         if (type === entryTypeCode.normal && data.length > 0) this.replayCommand(index, data);
         after = index;
       }
@@ -160,7 +166,7 @@ export class ReplicatedState {
     this.kv.flush(out, { ...this.upkeep, compactedThrough: options.compactedThrough });
     this.flushMembers(out);
     this.config.flush(out);
-    this.outbox.flush(out);
+    this.outbox.flush(out, options.compactedThrough);
     this.flushedIndex = this.appliedIndex;
   }
 
@@ -265,8 +271,9 @@ export class ReplicatedState {
     this.config.flush(statements);
     this.outbox.load(outbox);
     this.outbox.markAllDirty();
-    statements.push(...["outbox_packages", "outbox_events", "outbox_keys"].map((table) => ({ sql: `DELETE FROM ${table}`, args: [] })));
-    this.outbox.flush(statements);
+    statements.push(...["outbox_packages", "outbox_events", "outbox_runs", "outbox_keys"].map((table) => ({ sql: `DELETE FROM ${table}`, args: [] })));
+    // Every log entry goes with this restore: all events become rows.
+    this.outbox.flush(statements, index);
     this.flushedIndex = index;
     return statements;
   }

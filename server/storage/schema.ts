@@ -90,6 +90,23 @@ export const configDeployments = sqliteTable("config_deployments", {
   document: text("document").notNull(),
 });
 
+/**
+ * Undelivered events still in the log entry that carried them (server/state/outbox.ts): positions
+ * [position, position + count) of entry log_index hold seqs [first_seq, ...). Turned into
+ * outbox_events rows before compaction may delete the entry.
+ */
+export const outboxRuns = sqliteTable(
+  "outbox_runs",
+  {
+    package: text("package").notNull(),
+    firstSeq: integer("first_seq").notNull(),
+    count: integer("count").notNull(),
+    logIndex: integer("log_index").notNull(),
+    position: integer("position").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.package, t.firstSeq] })],
+);
+
 /** The replicated event outbox (server/state/outbox.ts): one row per package. */
 export const outboxPackages = sqliteTable("outbox_packages", {
   package: text("package").primaryKey(),

@@ -7,6 +7,9 @@ import { emptyOprEvent } from "../../server/connector/events/event-record.ts";
 import { encodeOprEvent } from "../../server/connector/events/event-codec.ts";
 import type { SqlStatement } from "../../server/storage/sql-writer.ts";
 import { openDatabase } from "../../server/storage/database.ts";
+import { LibsqlLogStore } from "../../server/storage/libsql-log-store.ts";
+import type { Entry } from "../../server/raft/types.ts";
+import { seededRng } from "../../server/raft/prng.ts";
 import { cleanupAll, tempDir } from "../support/node-process.ts";
 
 afterAll(cleanupAll);
@@ -86,10 +89,17 @@ describe("Outbox accept batches (many requests in one entry)", () => {
 describe("Outbox durable form", () => {
   test("flushed rows reload to the same outbox and dedup window (a restarted node decides alike); snapshots carry it", async () => {
     const open = await openDatabase(tempDir());
+    const store = new LibsqlLogStore(open);
+    await store.load();
     const state = new ReplicatedState();
     await state.load(open.client, { applied: 0, compactedThrough: 0 });
     let index = 0;
-    const apply = (command: Command) => state.apply([{ index: ++index, term: 1, type: "normal", data: encodeCommand(command) }]).results[0]!;
+    const saved: Entry[] = [];
+    const apply = (command: Command) => {
+      const entry: Entry = { index: ++index, term: 1, type: "normal", data: encodeCommand(command) };
+      saved.push(entry);
+      return state.apply([entry]).results[0]!;
+    };
     apply({ kind: "member-set", nodeId: "n1", address: "a:1" });
     const model = {
       apiVersion: "opsconn/v1",
@@ -104,6 +114,7 @@ describe("Outbox durable form", () => {
     apply({ kind: "config", op: { op: "assign", basisIndex: 0, changes: [{ package: "pkg", node: "n1", epoch: 1 }] } });
     expect(apply({ kind: "outbox", op: accept(["a", "b", "c"], ["s1", "s2", "s3"], "r1") }).ok).toBe(true);
     expect(apply({ kind: "outbox", op: { op: "forwarded", package: "pkg", epoch: 1, through: 1 } }).ok).toBe(true);
+    await store.save({ hardState: { term: 1, votedFor: null, commit: index }, entries: saved, snapshot: null });
     const statements: SqlStatement[] = [];
     state.flush(statements, { compactedThrough: 0 });
     await open.writer.commit(statements, { durable: true });
@@ -136,5 +147,80 @@ describe("Outbox durable form", () => {
     follower.restore(state.snapshot(), 0);
     expect(follower.outbox.pending("pkg", 4, 10).map((e) => e.id)).toEqual(["40.0"]);
     open.close();
+  });
+
+  test("undelivered events are written once: as runs into their log entries, as rows only when compaction passes the entry; reboots at every step agree with a node that never stopped", async () => {
+    for (const seed of [1, 2, 3]) {
+      const rng = seededRng(seed);
+      const int = (n: number) => rng.nextInt(n);
+      const open = await openDatabase(tempDir());
+      const store = new LibsqlLogStore(open);
+      await store.load();
+      let node = new ReplicatedState();
+      await node.load(open.client, { applied: 0, compactedThrough: 0 });
+      const reference = new ReplicatedState(); // applies the same entries, never flushes or reboots
+      let index = 0;
+      let compactedThrough = 0;
+      let maxRuns = 0;
+      let maxRows = 0;
+      const commit = async (command: Command) => {
+        const entry: Entry = { index: ++index, term: 1, type: "normal", data: encodeCommand(command) };
+        await store.save({ hardState: { term: 1, votedFor: null, commit: index }, entries: [entry], snapshot: null });
+        const [mine, theirs] = [node.apply([entry]).results[0], reference.apply([entry]).results[0]];
+        expect(mine).toEqual(theirs!);
+      };
+      await commit({ kind: "member-set", nodeId: "n1", address: "a:1" });
+      const model = {
+        apiVersion: "opsconn/v1",
+        connectedServer: { name: "ha", nodes: [{ id: "n1", fqdn: "a:1" }] },
+        policies: [{ name: "l", type: "event-listener", path: "x", inputFormat: "json" }],
+        packages: [{ name: "pkg", policies: ["l"] }],
+        aspects: [{ name: "a", ciType: "Running Software", packages: ["pkg"] }],
+        templates: [{ name: "t", ciType: "Operations Connector System", aspects: ["a"] }],
+      };
+      await commit({ kind: "config", op: { op: "put-model", document: model } });
+      await commit({ kind: "config", op: { op: "deploy", template: "t", atMs: 1 } });
+      await commit({ kind: "config", op: { op: "assign", basisIndex: 0, changes: [{ package: "pkg", node: "n1", epoch: 1 }] } });
+      for (let step = 0; step < 120; step++) {
+        const roll = int(10);
+        if (roll < 5) {
+          // Requests with some repeated source ids (dedup gaps split runs) and Idempotency-Keys.
+          const segments = Array.from({ length: 1 + int(3) }, () => {
+            const count = 1 + int(4);
+            return { requestKey: int(4) === 0 ? `r${int(6)}` : null, eventKeys: Array.from({ length: count }, () => (int(3) === 0 ? `s${int(10)}` : null)), events: Array.from({ length: count }, () => encodeOprEvent(ev(`e${step}.${int(1000)}`))) };
+          });
+          await commit({ kind: "outbox", op: { op: "accept-batch", batch: { package: "pkg", atMs: step, segments } } });
+        } else if (roll < 7) {
+          const last = reference.outbox.lastSeq("pkg");
+          const cursor = reference.outbox.status().find((o) => o.package === "pkg")?.cursor ?? 0;
+          if (last > cursor) await commit({ kind: "outbox", op: { op: "forwarded", package: "pkg", epoch: 1, through: cursor + 1 + int(last - cursor) } });
+        } else if (roll < 9) {
+          // A flush, sometimes with the compaction point moved up to the applied index.
+          if (int(2) === 0) compactedThrough = Math.max(compactedThrough, index - int(5));
+          const statements: SqlStatement[] = [];
+          node.flush(statements, { compactedThrough });
+          await store.commit([...statements, store.appliedStatement(node.applied)], { durable: true });
+          const runs = Number((await open.client.execute("SELECT count(*) AS n FROM outbox_runs")).rows[0]!["n"]);
+          const rows = Number((await open.client.execute("SELECT count(*) AS n FROM outbox_events")).rows[0]!["n"]);
+          maxRuns = Math.max(maxRuns, runs);
+          maxRows = Math.max(maxRows, rows);
+          // No run points at a deleted entry.
+          const orphans = await open.client.execute("SELECT count(*) AS n FROM outbox_runs WHERE log_index NOT IN (SELECT idx FROM raft_entries)");
+          expect(Number(orphans.rows[0]!["n"])).toBe(0);
+        } else {
+          // Reboot from the file: tables at the flushed index, then the entries after it.
+          const flushed = node.flushed;
+          node = new ReplicatedState();
+          await node.load(open.client, { applied: flushed, compactedThrough: Math.min(compactedThrough, flushed) });
+          const after = await open.client.execute({ sql: "SELECT idx, term, type, data FROM raft_entries WHERE idx > ? ORDER BY idx", args: [flushed] });
+          node.apply(after.rows.map((r) => ({ index: Number(r["idx"]), term: 1, type: "normal" as const, data: new Uint8Array(r["data"] as ArrayBuffer) })));
+        }
+        const view = (s: ReplicatedState) => s.outbox.pending("pkg", 0, 100_000).map((e) => [e.seq, e.id, e.event.title]);
+        expect(view(node)).toEqual(view(reference));
+      }
+      // Both ways of keeping an undelivered event were exercised.
+      expect({ seed, runs: maxRuns > 0, rows: maxRows > 0 }).toEqual({ seed, runs: true, rows: true });
+      open.close();
+    }
   });
 });

@@ -9,7 +9,7 @@
  * The same idea as the Raft driver's group commit of fsyncs, one level up: the per-entry costs
  * (forwarding to the leader, the entry's row, its apply on three nodes) are paid once per batch.
  */
-import { assert } from "../../assert.ts";
+import { AssertionError, assert } from "../../assert.ts";
 import { acceptBatching } from "../../constants.ts";
 import type { Group } from "../../node/group.ts";
 import { NotLeaderError } from "../../node/driver-errors.ts";
@@ -48,8 +48,9 @@ export class AcceptQueue {
   /** Resolves with this request's own outcome; rejects with the group's error (no leader, ...). */
   submit(packageName: string, segment: AcceptSegment): Promise<AcceptOutcome> {
     assert(segment.events.length > 0 && segment.events.length === segment.eventKeys.length, "a request brings events, one key slot each");
-    let bytes = 16 + (segment.requestKey?.length ?? 0);
-    for (const event of segment.events) bytes += 16 + event.length;
+    // An upper bound of the encoded size (a UTF-16 unit is at most 3 UTF-8 bytes).
+    let bytes = 16 + (segment.requestKey?.length ?? 0) * 3;
+    for (let i = 0; i < segment.events.length; i++) bytes += 16 + segment.events[i]!.length + (segment.eventKeys[i]?.length ?? 0) * 3;
     return new Promise((resolve, reject) => {
       let queue = this.waiting.get(packageName);
       if (queue === undefined) this.waiting.set(packageName, (queue = []));
@@ -95,6 +96,7 @@ export class AcceptQueue {
       assert(outcome.segments.length === batch.length, "one result per request in the entry");
       batch.forEach((w, i) => w.resolve(outcome.segments[i]!));
     } catch (error) {
+      if (error instanceof AssertionError) throw error; // a bug: crash, never a 5xx (STYLE §4.1)
       for (const w of batch) w.reject(error);
     }
   }

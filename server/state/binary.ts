@@ -9,6 +9,8 @@ export class BinaryDecodeError extends Error {
 }
 
 const utf8 = new TextEncoder();
+/** Up to this length, text is tried as ASCII first (see ByteWriter.text). */
+const asciiCopyCharsMax = 256;
 const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 export class ByteWriter {
@@ -57,12 +59,30 @@ export class ByteWriter {
     return this;
   }
 
-  /** UTF-8 straight into the buffer (no temporary array); a UTF-16 unit is at most 3 UTF-8 bytes. */
+  /**
+   * UTF-8 straight into the buffer (no temporary array); a UTF-16 unit is at most 3 UTF-8 bytes.
+   * Short ASCII text, most of what events and keys hold, is copied unit by unit: the view that
+   * encodeInto needs cost more than the copy (an event has a dozen such fields).
+   */
   text(value: string): this {
     this.reserve(4 + value.length * 3);
-    const { written } = utf8.encodeInto(value, this.buffer.subarray(this.length + 4));
+    const start = this.length + 4;
+    if (value.length <= asciiCopyCharsMax) {
+      let i = 0;
+      for (; i < value.length; i++) {
+        const unit = value.charCodeAt(i);
+        if (unit >= 0x80) break;
+        this.buffer[start + i] = unit;
+      }
+      if (i === value.length) {
+        this.view.setUint32(this.length, i);
+        this.length = start + i;
+        return this;
+      }
+    }
+    const { written } = utf8.encodeInto(value, this.buffer.subarray(start));
     this.view.setUint32(this.length, written);
-    this.length += 4 + written;
+    this.length = start + written;
     return this;
   }
 

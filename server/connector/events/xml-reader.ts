@@ -325,6 +325,15 @@ function readEndTag(reader: Reader, stack: OpenElement[]): XmlElement {
 function readCharData(reader: Reader, current: OpenElement): void {
   const { text } = reader;
   const start = reader.offset;
+  // Most runs are short printable ASCII: found and checked by native scans, not unit by unit.
+  const plain = runBeforeMarkup(text, start);
+  const end = start + plain.length;
+  if (!notPlainAscii.test(plain) && !plain.includes("]]>")) {
+    reader.offset = end;
+    addTextBytes(current, plain.length, start);
+    current.textParts.push(plain);
+    return;
+  }
   let bytes = 0;
   let sawCr = false;
   let cursor = start;
@@ -340,6 +349,17 @@ function readCharData(reader: Reader, current: OpenElement): void {
   addTextBytes(current, bytes, start);
   const run = text.slice(start, cursor);
   current.textParts.push(sawCr ? normalizeLineEnds(run) : run);
+}
+
+/** Anything but printable ASCII (so also CR, which needs normalizing, and every character checkChar would judge). */
+const notPlainAscii = /[^\x20-\x7e]/;
+
+/** The character data from `from` up to the next `<` or `&` (a document without any `&` is not scanned to its end each time). */
+function runBeforeMarkup(text: string, from: number): string {
+  const lt = text.indexOf("<", from);
+  const run = text.slice(from, lt < 0 ? text.length : lt);
+  const amp = run.indexOf("&");
+  return amp < 0 ? run : run.slice(0, amp);
 }
 
 /** `<![CDATA[…]]>`: literal text, no references, same character rules. */

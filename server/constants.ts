@@ -381,6 +381,14 @@ export const forwardingLimits = {
    * 26k/s (events bench load, same run).
    */
   batchEventsMax: 2_000,
+  /**
+   * Stored event bytes per batch (about: the first event always goes, however large). Events run
+   * to about 1 MB each, so a count alone lets one POST or WebSocket message reach gigabytes of XML
+   * or JSON, held in memory while it is sent. At 4 MiB, batches of ordinary events (a few hundred
+   * bytes stored: about 370 with a 128-byte description) are still bounded by batchEventsMax, and
+   * a consumer's batches in flight (forwardTargetLimits) hold about 16 MiB of events at most.
+   */
+  batchBytesMax: 4 * 1024 * 1024,
   idlePollMs: 20,
   requestTimeoutMs: 10_000,
   /** Exponential backoff with full jitter while OMi is down or refusing. */

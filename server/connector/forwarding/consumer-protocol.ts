@@ -19,7 +19,10 @@ export const consumerPathPrefix = "/ws/forward/";
 
 /** Close codes in the application range (4000-4999), each modelled on the HTTP status it resembles. */
 export const consumerCloseCodes = {
-  /** A message that is not valid protocol: bad JSON, unknown type, an ack beyond what was sent. */
+  /**
+   * A message that is not valid protocol: bad JSON, unknown type, an ack beyond what was sent, a
+   * subscribe `after` beyond the last event accepted for the package.
+   */
   protocolError: 4400,
   /** No deployed package of that name forwards to WebSocket consumers. */
   unknownPackage: 4404,

@@ -29,6 +29,7 @@ export interface ConsumerSession {
 
 /** A package's WebSocket target while it runs on this node (websocket-target.ts). */
 export interface ConsumerEndpoint {
+  /** Takes the consumer, or refuses it: then the socket is told why and closed. */
   attach(socket: ConsumerSocket, after: number): ConsumerSession;
 }
 

@@ -7,9 +7,13 @@
  * and is retried with backoff, like an unreachable target.
  *
  * Up to `target.batchesInFlightMax` batches are out at once (1 for HTTP targets, a few for a
- * WebSocket consumer, whose acks arrive while the previous cursor move commits). Outcomes are
- * taken oldest first, so the cursor only ever moves over a gap-free prefix; when one fails, the
- * rest in flight are dropped here too and go again after the pause, from the cursor.
+ * WebSocket consumer, whose acks arrive while the previous cursor move commits), each starting
+ * right after the one before it. Outcomes are taken oldest first, so the cursor only ever moves
+ * over a gap-free prefix; when one fails, the rest in flight are dropped and go again from the
+ * cursor, and the target is told (`abandon`), so a consumer's ack window drops them too. Nothing
+ * is sent after a batch that has failed: the receiver would get events beyond a gap.
+ *
+ * A batch holds at most forwardingLimits.batchEventsMax events and about batchBytesMax bytes.
  */
 import type { Logger } from "../../log/logger.ts";
 import type { Group } from "../../node/group.ts";
@@ -72,7 +76,8 @@ export class EventForwarder {
     if (this.started) return;
     this.started = true;
     this.running = true;
-    this.options.target.start({ wake: () => this.wakeSleep?.() });
+    const { packageName, state } = this.options;
+    this.options.target.start({ wake: () => this.wakeSleep?.(), lastSeq: () => state.outbox.lastSeq(packageName) });
     void this.loop();
   }
 
@@ -106,7 +111,7 @@ export class EventForwarder {
         if (step === "failed") pause = retryDelayMs(++failures, forwardingLimits.backoff, Math.random);
       } catch (error) {
         if (error instanceof AssertionError) throw error;
-        this.inFlight = [];
+        this.dropInFlight();
         this.lastError = (error as Error).message;
         pause = retryDelayMs(++failures, forwardingLimits.backoff, Math.random);
       }
@@ -135,7 +140,7 @@ export class EventForwarder {
     const outcome = await head.outcome;
     if (!this.running) return "idle";
     if (outcome.kind !== "delivered") {
-      this.inFlight = [];
+      this.dropInFlight();
       this.lastError = outcome.reason;
       if (outcome.kind === "refused") this.alarm = `the ${target.type} target refused a batch of ${head.count} (seq ${head.first}..${head.last}): ${outcome.reason}`;
       this.options.log.warn("forwarding failed; will retry", { package: packageName, target: target.type, outcome });
@@ -143,15 +148,24 @@ export class EventForwarder {
     }
     this.alarm = null;
     this.takeDelivered();
+    // A later batch already failed (its consumer was replaced, say): the rest go again from the
+    // cursor once this delivery is committed; kept, they would only fill the window behind a gap.
+    const failure = this.failureInFlight();
+    if (failure !== null) {
+      this.lastError = failure;
+      this.dropInFlight();
+    }
     return this.advance();
   }
 
   /** Sends batches after the last one in flight (or the cursor) until the window is full. */
   private fill(cursor: number): void {
     const { packageName, state, target } = this.options;
+    // A batch in flight failed: the window goes again from the cursor once the failure reaches the head.
+    if (this.failureInFlight() !== null) return;
     let after = this.inFlight.at(-1)?.last ?? cursor;
     while (this.inFlight.length < target.batchesInFlightMax) {
-      const batch = state.outbox.pending(packageName, after, this.options.batchEventsMax ?? forwardingLimits.batchEventsMax);
+      const batch = state.outbox.pending(packageName, after, this.options.batchEventsMax ?? forwardingLimits.batchEventsMax, forwardingLimits.batchBytesMax);
       if (batch.length === 0) return;
       assert(batch[0]!.seq > after, "pending returns entries after the given sequence number");
       this.attempts++;
@@ -167,6 +181,18 @@ export class EventForwarder {
       if (error instanceof AssertionError) throw error;
       return { kind: "retry", reason: (error as Error).message };
     });
+  }
+
+  /** Why a batch in flight has already failed, or null. */
+  private failureInFlight(): string | null {
+    for (const entry of this.inFlight) if (entry.settled !== null && entry.settled.kind !== "delivered") return entry.settled.reason;
+    return null;
+  }
+
+  /** Forgets every batch in flight, here and in the target: they go again from the cursor. */
+  private dropInFlight(): void {
+    this.inFlight = [];
+    this.options.target.abandon();
   }
 
   /** The delivered head, and every batch after it that is already delivered too: one cursor move covers them. */

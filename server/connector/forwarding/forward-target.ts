@@ -21,7 +21,10 @@ export type SendOutcome =
 export interface ConsumerStatus {
   readonly remote: string;
   readonly connectedAtMs: number;
-  /** Highest sequence number sent to this consumer (or the `after` it subscribed with). */
+  /**
+   * Highest sequence number sent to this consumer and not abandoned (or the `after` it subscribed
+   * with): the next batch starts right after it (or after the cursor).
+   */
   readonly sentThrough: number;
   /** The consumer has everything through this (its `after`, then its acks). */
   readonly ackedThrough: number;
@@ -33,9 +36,12 @@ export type TargetStatus =
   | { readonly type: "webhook"; readonly url: string }
   | { readonly type: "websocket"; readonly consumerConnected: boolean; readonly consumer: ConsumerStatus | null };
 
+/** What the forwarder gives its target at start. */
 export interface TargetHooks {
   /** Ends the forwarder's backoff pause at once: the target can take a batch now (a consumer subscribed). */
   readonly wake: () => void;
+  /** The highest sequence number accepted for the package in this node's state (0 before the first). */
+  readonly lastSeq: () => number;
 }
 
 export interface ForwardTarget {
@@ -48,8 +54,16 @@ export interface ForwardTarget {
   /** The forwarder starts (once) and stops the target with itself. */
   start(hooks: TargetHooks): void;
   stop(): void;
-  /** Delivers one batch: undelivered outbox entries, in sequence order, at least one. */
+  /**
+   * Delivers one batch: undelivered outbox entries, in sequence order, at least one. Each batch
+   * starts right after the previous one still in flight, or right after the cursor.
+   */
   send(batch: readonly OutboxEntry[]): Promise<SendOutcome>;
+  /**
+   * The forwarder dropped every batch in flight (one failed; they go again from the cursor): the
+   * target forgets them too, so what it tracks per receiver stays in step with the forwarder.
+   */
+  abandon(): void;
   /** The package's cursor is committed through `through` (the forwarder's Raft move applied). */
   committed(through: number): void;
   status(): TargetStatus;

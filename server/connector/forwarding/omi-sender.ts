@@ -60,6 +60,9 @@ export class OmiForwardTarget implements ForwardTarget {
     return sendToOmi(this.target, batch.map((e) => e.event));
   }
 
+  /** Nothing to forget: one POST at a time, and it has settled when the forwarder drops it. */
+  abandon(): void {}
+
   committed(): void {}
 
   status(): TargetStatus {

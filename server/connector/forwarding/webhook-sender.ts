@@ -58,6 +58,9 @@ export class WebhookForwardTarget implements ForwardTarget {
     return sendToWebhook(this.options.target, this.options.packageName, batch);
   }
 
+  /** Nothing to forget: one POST at a time, and it has settled when the forwarder drops it. */
+  abandon(): void {}
+
   committed(): void {}
 
   status(): TargetStatus {

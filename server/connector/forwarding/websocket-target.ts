@@ -9,8 +9,13 @@
  * because a client that reconnects after a half-open TCP connection must not be locked out until
  * the dead one times out. Outcomes: no consumer → retry ("no consumer subscribed"); a batch not
  * acked within the ack timeout → retry (the batch goes again later, on the same socket if it is
- * still open); the consumer gone → retry. Each waits for an ack or a timer, so nothing is pending
- * forever. A consumer that breaks the protocol (an ack beyond what was sent) is told and closed.
+ * still open); the consumer gone → retry; a batch that does not continue what the consumer was
+ * sent (ack-window.ts: a cumulative ack of it would skip the gap) → retry, from the cursor. Each
+ * waits for an ack or a timer, so nothing is pending forever. A consumer that breaks the protocol
+ * (an ack beyond what was sent, an `after` beyond the last accepted event) is told and closed.
+ *
+ * The consumer's AckWindow follows the forwarder's window: when the forwarder drops its batches in
+ * flight, `abandon` drops them here too.
  */
 import { assert } from "../../assert.ts";
 import { forwardTargetLimits } from "../../constants.ts";
@@ -67,19 +72,22 @@ export class WebSocketTarget implements ForwardTarget, ConsumerEndpoint {
   }
 
   attach(socket: ConsumerSocket, after: number): ConsumerSession {
+    const hooks = this.hooks;
+    assert(hooks !== null, "a consumer attaches to a started target (the registry knows it from start)");
+    // Raced with stop(): the registry handed out a target that just stopped.
+    if (this.stopped) return this.refuse(socket, consumerCloseCodes.holderGone, "this node stopped forwarding the package; reconnect");
+    // Events up to `after` count as delivered without being sent: only those that exist may. Every
+    // event a holder ever sent precedes this holder's assignment in the log (a forwarder checks
+    // mayAct against its applied state right before it sends), so this state has it.
+    const lastSeq = hooks.lastSeq();
+    if (after > lastSeq) return this.refuse(socket, consumerCloseCodes.protocolError, `after ${after} is beyond the last event accepted for package ${this.options.packageName} (${lastSeq})`);
     const previous = this.consumer;
     if (previous !== null) this.end(previous, consumerCloseCodes.replaced, "replaced by a newer consumer of this package");
     const consumer: Consumer = { socket, window: new AckWindow(after, this.batchesInFlightMax), connectedAtMs: Date.now(), waiting: new Map(), ackedNotice: 0 };
-    if (this.stopped) {
-      // Raced with stop(): the registry handed out a target that just stopped.
-      this.tell(consumer, { type: "error", v: 1, message: "this node stopped forwarding the package; reconnect" });
-      socket.close(consumerCloseCodes.holderGone, "this node stopped forwarding the package; reconnect");
-      return { ack: () => {}, detach: () => {} };
-    }
     this.consumer = consumer;
     this.tell(consumer, { type: "subscribed", v: 1, package: this.options.packageName, epoch: this.options.epoch, cursor: this.options.cursor() });
     this.options.log.info("consumer subscribed", { package: this.options.packageName, remote: socket.remote, after });
-    this.hooks?.wake();
+    hooks.wake();
     return { ack: (through) => this.ack(consumer, through), detach: () => this.detach(consumer) };
   }
 
@@ -90,8 +98,20 @@ export class WebSocketTarget implements ForwardTarget, ConsumerEndpoint {
     const lacking = consumer.window.lacking(batch);
     // The consumer said (at subscribe, or by acks) that it has all of these: nothing to send.
     if (lacking.length === 0) return Promise.resolve({ kind: "delivered" });
-    const number = consumer.window.open(lacking[0]!.seq, lacking.at(-1)!.seq);
-    if (!this.tell(consumer, batchMessage(number, lacking))) {
+    const first = lacking[0]!.seq;
+    const last = lacking.at(-1)!.seq;
+    const cursor = this.options.cursor();
+    if (!consumer.window.continues(first, cursor)) {
+      // Only a forwarder out of step with this consumer sends such a batch; an ack of it would skip the gap.
+      const from = Math.max(consumer.window.sentThrough, cursor);
+      return Promise.resolve({ kind: "retry", reason: `batch ${first}..${last} does not follow seq ${from} (the last sent to this consumer, or the cursor); sending again from the cursor` });
+    }
+    // Encoded before the window records it: a batch that cannot be encoded takes no slot.
+    const number = consumer.window.nextBatchNumber;
+    const text = encodeServerMessage(batchMessage(number, lacking));
+    const opened = consumer.window.open(first, last);
+    assert(opened === number, "the batch goes with the number it was encoded with");
+    if (!consumer.socket.send(text)) {
       this.end(consumer, consumerCloseCodes.holderGone, "the socket dropped a batch; reconnect");
       return Promise.resolve({ kind: "retry", reason: "the consumer's socket dropped a batch" });
     }
@@ -100,6 +120,12 @@ export class WebSocketTarget implements ForwardTarget, ConsumerEndpoint {
       const timer = setTimeout(() => this.fail(consumer, `consumer did not acknowledge batch ${number} within ${timeoutMs} ms`), timeoutMs);
       consumer.waiting.set(number, { resolve, timer });
     });
+  }
+
+  /** The forwarder dropped its batches in flight: so does the consumer's window (they go again). */
+  abandon(): void {
+    const consumer = this.consumer;
+    if (consumer !== null) this.fail(consumer, "the forwarder dropped the batches in flight");
   }
 
   committed(through: number): void {
@@ -157,6 +183,13 @@ export class WebSocketTarget implements ForwardTarget, ConsumerEndpoint {
     if (this.consumer === consumer) this.consumer = null;
     this.fail(consumer, reason);
     consumer.socket.close(code, reason);
+  }
+
+  /** A subscribe this target does not take: the consumer is told why, and closed. */
+  private refuse(socket: ConsumerSocket, code: number, message: string): ConsumerSession {
+    socket.send(encodeServerMessage({ type: "error", v: 1, message }));
+    socket.close(code, message);
+    return { ack: () => {}, detach: () => {} };
   }
 
   private tell(consumer: Consumer, message: ServerMessage): boolean {

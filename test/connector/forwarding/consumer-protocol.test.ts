@@ -94,11 +94,43 @@ describe("AckWindow", () => {
     expect(w.lacking(seqs(1, 20))).toEqual([]);
   });
 
-  test("the bound on batches in flight and the watermark are invariants", () => {
+  test("the bound on batches in flight, the watermark and no overlap are invariants", () => {
     const w = new AckWindow(5, 2);
     expect(() => w.open(5, 9)).toThrow("must lie after the consumer's watermark 5");
     w.open(6, 9);
+    expect(() => w.open(8, 12)).toThrow("batch 8..12 overlaps what was sent (through 9)");
     w.open(10, 12);
     expect(() => w.open(13, 14)).toThrow("at most 2 batches in flight");
+  });
+
+  // [sent through, committed cursor, first seq of the batch, continues?]
+  const continuation: Array<[number, number, number, boolean]> = [
+    [10, 0, 11, true],
+    [10, 10, 11, true],
+    [10, 0, 41, false], // a gap of 11..40: a cumulative ack of the batch would skip it
+    [10, 40, 41, true], // 11..40 are delivered already (to an earlier consumer) and gone
+    [10, 40, 11, false],
+    [10, 0, 6, false], // overlaps what is in flight
+  ];
+  test.each(continuation)("sent through %d, cursor %d: a batch from %d continues: %p", (sent, cursor, first, continues) => {
+    const w = new AckWindow(0, 4);
+    w.open(1, sent);
+    expect(w.continues(first, cursor)).toBe(continues);
+  });
+
+  test("abandon: the next batch continues after the watermark; an ack up to the last event ever sent still counts", () => {
+    const w = new AckWindow(0, 4);
+    w.open(1, 10);
+    w.open(11, 20);
+    w.ack(5);
+    expect(w.abandon()).toEqual([1, 2]);
+    expect([w.ackedThrough, w.sentThrough]).toEqual([5, 5]);
+    expect(w.continues(6, 0)).toBe(true);
+    expect(w.continues(21, 0)).toBe(false);
+    expect(w.open(6, 10)).toBe(3);
+    expect(w.ack(21)).toEqual({ ok: false, error: "ack through 21 is beyond the last event sent (20)" });
+    expect(w.ack(15)).toEqual({ ok: true, settled: [3] });
+    expect([w.ackedThrough, w.sentThrough]).toEqual([15, 15]);
+    expect(w.continues(16, 0)).toBe(true);
   });
 });

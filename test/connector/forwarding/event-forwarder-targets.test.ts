@@ -4,9 +4,11 @@ import { EventForwarder } from "../../../server/connector/forwarding/event-forwa
 import { OmiForwardTarget } from "../../../server/connector/forwarding/omi-sender.ts";
 import { WebhookForwardTarget } from "../../../server/connector/forwarding/webhook-sender.ts";
 import type { ForwardTarget } from "../../../server/connector/forwarding/forward-target.ts";
-import { Outbox } from "../../../server/state/outbox.ts";
+import { Outbox, type OutboxEntry } from "../../../server/state/outbox.ts";
 import { decodeCommand } from "../../../server/state/command-codec.ts";
-import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
+import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
+import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
+import { forwardingLimits } from "../../../server/constants.ts";
 import { Logger } from "../../../server/log/logger.ts";
 
 const log = new Logger({ node: "n1", level: "error", pretty: false, sink: { write: () => {} } });
@@ -15,10 +17,10 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function forwarding(events: number, target: ForwardTarget) {
+function forwarding(events: number, target: ForwardTarget, eventOf: (n: number) => OprEvent = (n) => ({ ...emptyOprEvent(), title: `event ${n}` })) {
   const outbox = new Outbox();
   const context = { holders: new Map([["pkg", { node: "n1", epoch: 1 }]]), deployed: new Set(["pkg"]) };
-  outbox.apply({ op: "accept", package: "pkg", atMs: 1, requestKey: null, eventKeys: Array(events).fill(null), events: Array.from({ length: events }, (_, i) => ({ ...emptyOprEvent(), title: `event ${i + 1}` })) }, 1, context);
+  outbox.apply({ op: "accept", package: "pkg", atMs: 1, requestKey: null, eventKeys: Array(events).fill(null), events: Array.from({ length: events }, (_, i) => eventOf(i + 1)) }, 1, context);
   let index = 1;
   const group = {
     propose: async (data: Uint8Array) => {
@@ -84,4 +86,31 @@ test("webhook: a refused batch raises an alarm and is retried, never dropped; on
   const ids = hook.bodies.map((b) => (JSON.parse(b) as { events: Array<{ id: string }> }).events.map((e) => e.id).join());
   // Every attempt carried the same ids: the receiver can tell a re-send.
   expect(new Set(ids).size).toBe(1);
+});
+
+test("a batch is bounded by stored bytes as well as by events: events of about 1 MB go a few at a time", async () => {
+  const batches: OutboxEntry[][] = [];
+  const target: ForwardTarget = {
+    type: "webhook",
+    batchesInFlightMax: 1,
+    start: () => {},
+    stop: () => {},
+    abandon: () => {},
+    committed: () => {},
+    alarm: () => null,
+    status: () => ({ type: "webhook", url: "http://receiver.test" }),
+    send: async (batch) => (batches.push([...batch]), { kind: "delivered" }),
+  };
+  const { forwarder, cursor } = forwarding(12, target, (n) => ({ ...emptyOprEvent(), title: `event ${n}`, description: "x".repeat(1_000_000) }));
+  forwarder.start();
+  await until(() => cursor() === 12);
+  const bytes = batches.map((batch) => batch.map((e) => encodeOprEvent(e.event).length));
+  expect(bytes.flat()).toHaveLength(12);
+  expect(batches.length).toBeGreaterThan(1);
+  for (const [i, batch] of bytes.entries()) {
+    const total = batch.reduce((sum, b) => sum + b, 0);
+    expect(total).toBeLessThanOrEqual(forwardingLimits.batchBytesMax);
+    // Full: the next event would not have fitted.
+    if (i < bytes.length - 1) expect(total + bytes[i + 1]![0]!).toBeGreaterThan(forwardingLimits.batchBytesMax);
+  }
 });

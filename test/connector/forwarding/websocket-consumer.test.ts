@@ -298,6 +298,16 @@ describe("misbehaving consumers are told and closed with 4400", () => {
     expect([batch.first, batch.last]).toEqual([1, 50]);
   });
 
+  test("a subscribe after the last accepted event (it would count events never sent as delivered)", async () => {
+    const s = setup({ events: 10 });
+    s.forwarder.start();
+    const client = await Client.open(s.url);
+    client.send({ type: "subscribe", v: 1, after: 11 });
+    expect((await client.next("error")).message).toBe("after 11 is beyond the last event accepted for package pkg (10)");
+    expect((await client.close()).code).toBe(4400);
+    expect(s.cursor()).toBe(0);
+  });
+
   test("a second subscribe on one connection", async () => {
     const s = setup({ events: 1 });
     s.forwarder.start();

@@ -424,3 +424,10 @@ export const forwardTargetLimits = {
 assert(forwardTargetLimits.consumerBatchesInFlightMax >= 1, "a consumer needs at least one batch in flight");
 assert(forwardTargetLimits.consumerAckTimeoutMs >= forwardingLimits.idlePollMs * 10, "an ack timeout must leave the consumer time to answer");
 assert(forwardTargetLimits.headerNameCharsMax + forwardTargetLimits.headerValueCharsMax <= configLimits.stringCharsMax, "header fields within the model's string limit");
+
+/** Basic auth (RFC 7617, server/http/middleware/auth.ts). Every user is compared on every basic request, so their count is bounded. */
+export const basicAuthLimits = {
+  usersMax: 64,
+  userCharsMax: 64,
+  passwordBytesMax: 1024,
+} as const;

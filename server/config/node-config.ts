@@ -7,7 +7,7 @@
  */
 import { mkdirSync, accessSync, writeFileSync, unlinkSync, readFileSync, constants as fsConstants } from "node:fs";
 import { resolve, join } from "node:path";
-import { defaultHttpPort, raftTiming } from "../constants.ts";
+import { basicAuthLimits, defaultHttpPort, raftTiming } from "../constants.ts";
 import { logLevels, type LogLevel } from "../log/logger.ts";
 import type { ApiToken, BasicAuthUser, BasicCredential } from "../http/middleware/auth.ts";
 import type { Policy } from "./model/types.ts";
@@ -99,12 +99,6 @@ const addressPattern = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
 const clusterSecretBytesMin = 16;
 const apiTokenCharsMin = 16;
 
-/** Basic auth (RFC 7617). Every user is compared on every basic request, so their count is bounded. */
-export const basicAuthLimits = {
-  usersMax: 64,
-  userCharsMax: 64,
-  passwordBytesMax: 1024,
-} as const;
 /** A sane user name: no ':' (RFC 7617 §2: it ends the user-id), no spaces or control characters. */
 const basicUserPattern = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,${basicAuthLimits.userCharsMax - 1}}$`);
 const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;

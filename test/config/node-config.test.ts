@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { basicAuthLimits, defaultNodeConfig, ensureDataDir, parseNodeConfig, readBasicAuth, ConfigError } from "../../server/config/node-config.ts";
+import { defaultNodeConfig, ensureDataDir, parseNodeConfig, readBasicAuth, ConfigError } from "../../server/config/node-config.ts";
+import { basicAuthLimits } from "../../server/constants.ts";
 import { parseBasicAuthFlag, UsageError } from "../../server/cli/usage.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";

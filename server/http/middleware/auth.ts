@@ -28,7 +28,8 @@ import type { Context, MiddlewareHandler } from "hono";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { errorBody } from "../errors.ts";
 import { PEER_PATH } from "../../transport/peer-link.ts";
-import { basicAuthLimits, readBasicAuth, type Env } from "../../config/node-config.ts";
+import { readBasicAuth, type Env } from "../../config/node-config.ts";
+import { basicAuthLimits } from "../../constants.ts";
 import { assert, unreachable } from "../../assert.ts";
 
 export type ApiRole = "admin" | "ingest" | "read";

@@ -353,6 +353,13 @@ export const outboxLimits = {
    * past it, new events are refused (503, retry) rather than dropped; status alarms near it.
    */
   eventsPerPackageMax: 1_000_000,
+  /**
+   * The disk budget of a package's backlog (stored event bytes) when its HA package policy sets no
+   * `outboxBytesMax`; the backlog is also held in memory, hence the ceiling on what a package may set.
+   */
+  bytesPerPackageDefault: 256 * 1024 * 1024,
+  bytesPerPackageMin: 1024 * 1024,
+  bytesPerPackageMax: 4 * 1024 * 1024 * 1024,
   /** Idempotency keys and source_event_ids remembered (the dedup window), oldest forgotten first. */
   dedupKeysMax: 200_000,
   /** Results kept for proposers to read back (their request is answered within seconds). */

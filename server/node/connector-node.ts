@@ -165,8 +165,9 @@ function describeConfig(running: Running) {
       outbox: running.state.outbox.status().map((o) => ({
         ...o,
         oldestAgeMs: o.oldestAcceptedAtMs === null ? null : Math.max(0, Date.now() - o.oldestAcceptedAtMs),
+        budgetBytes: config.outboxBudgets.get(o.package) ?? outboxLimits.bytesPerPackageDefault,
         // Near the budget new events will soon be refused: say so before it happens.
-        alarm: o.backlog >= outboxLimits.eventsPerPackageMax * outboxLimits.alarmFraction ? `backlog ${o.backlog} of ${outboxLimits.eventsPerPackageMax}: OMi is not keeping up or unreachable` : null,
+        alarm: backlogAlarm(o, config.outboxBudgets.get(o.package) ?? outboxLimits.bytesPerPackageDefault),
       })),
       runningVersion,
       nodes: Object.fromEntries([...config.nodeReports].map(([node, report]) => [node, { runningVersion: report.runningVersion }])),
@@ -189,4 +190,11 @@ function omiTargetOf(config: NodeConfig): OmiTarget | null {
     ...(password === undefined ? {} : { password }),
     ...(target.caFile === undefined ? {} : { ca: readFileSync(target.caFile, "utf8") }),
   };
+}
+
+/** Past the alarm share of either bound (the package's disk budget, or the count of events), the backlog is about to be refused. */
+function backlogAlarm(o: { readonly backlog: number; readonly backlogBytes: number }, budgetBytes: number): string | null {
+  if (o.backlogBytes >= budgetBytes * outboxLimits.alarmFraction) return `backlog ${o.backlogBytes} of ${budgetBytes} bytes (outboxBytesMax): the target is not keeping up or unreachable; new events are refused past the budget`;
+  if (o.backlog >= outboxLimits.eventsPerPackageMax * outboxLimits.alarmFraction) return `backlog ${o.backlog} of ${outboxLimits.eventsPerPackageMax} events: the target is not keeping up or unreachable; new events are refused past the bound`;
+  return null;
 }

@@ -10,7 +10,7 @@
  * one row per deployment, written once. Lease renewals change only the small runtime row.
  */
 import { assert } from "../assert.ts";
-import { configStateLimits } from "../constants.ts";
+import { configStateLimits, outboxLimits } from "../constants.ts";
 import type { ConfigModel } from "../config/model/types.ts";
 import { parseModel } from "../config/model/parse-model.ts";
 import { resolveTemplate, validateDeployment } from "../config/model/resolve.ts";
@@ -78,6 +78,8 @@ export interface ConfigRows {
 }
 
 const noPackages: ReadonlySet<string> = new Set();
+const noBudgets: ReadonlyMap<string, number> = new Map();
+const deployedBudgets = new WeakMap<Deployment, ReadonlyMap<string, number>>();
 const deployedSets = new WeakMap<Deployment, ReadonlySet<string>>();
 
 export class ConfigState {
@@ -114,6 +116,18 @@ export class ConfigState {
     let names = deployedSets.get(current);
     if (names === undefined) deployedSets.set(current, (names = new Set(current.packages)));
     return names;
+  }
+
+  /** The current deployment's outbox budget per package, in bytes (one map per deployment). */
+  get outboxBudgets(): ReadonlyMap<string, number> {
+    const current = this.current;
+    if (current === null) return noBudgets;
+    let budgets = deployedBudgets.get(current);
+    if (budgets === undefined) {
+      budgets = new Map(current.packages.map((name) => [name, current.model.packages.find((p) => p.name === name)?.outboxBytesMax ?? outboxLimits.bytesPerPackageDefault]));
+      deployedBudgets.set(current, budgets);
+    }
+    return budgets;
   }
 
   get current(): Deployment | null {

@@ -89,6 +89,14 @@ export type SegmentResult = { readonly ok: true; readonly ids: readonly string[]
 export type BatchResult = { readonly ok: true; readonly segments: readonly SegmentResult[] } | { readonly ok: false; readonly error: string };
 export type OutboxResult = SegmentResult | BatchResult;
 
+export interface OutboxContext {
+  readonly holders: ReadonlyMap<string, PackageAssignment>;
+  /** The packages of the current deployment (events for any other would never be forwarded). */
+  readonly deployed: ReadonlySet<string>;
+  /** Disk budget per package, in bytes (the deployment's outboxBytesMax); absent: the default. */
+  readonly budgetBytes?: ReadonlyMap<string, number>;
+}
+
 interface PackageOutbox {
   nextSeq: number;
   /** Delivered through this sequence number. */
@@ -98,6 +106,8 @@ interface PackageOutbox {
   unwritten: StoredEntry[];
   /** Persisted runs, in seq order (and so in log order); delivered ones leave at the next flush. */
   runs: Run[];
+  /** Stored bytes of `entries`: what the package's disk budget counts. */
+  bytes: number;
   dirty: boolean;
 }
 
@@ -133,12 +143,13 @@ export class Outbox {
   private readonly results = new Map<number, OutboxResult>();
 
   /** `deployed`: the packages of the current deployment (events for any other would never be forwarded). */
-  apply(op: OutboxOp, index: number, context: { readonly holders: ReadonlyMap<string, PackageAssignment>; readonly deployed: ReadonlySet<string> }): OutboxResult {
+  apply(op: OutboxOp, index: number, context: OutboxContext): OutboxResult {
     let result: OutboxResult;
     if (op.op === "forwarded") result = this.forwarded(op, context.holders);
     else {
       const batch = op.op === "accept-batch" ? op.batch : { package: op.package, atMs: op.atMs, segments: [{ requestKey: op.requestKey, eventKeys: op.eventKeys, events: op.events.map(encodeOprEvent) }] };
-      const accepted: BatchResult = context.deployed.has(batch.package) ? this.acceptBatch(batch, index) : { ok: false, error: `package ${batch.package} is not deployed (any more); nothing was accepted` };
+      const budgetBytes = context.budgetBytes?.get(batch.package) ?? outboxLimits.bytesPerPackageDefault;
+      const accepted: BatchResult = context.deployed.has(batch.package) ? this.acceptBatch(batch, index, budgetBytes) : { ok: false, error: `package ${batch.package} is not deployed (any more); nothing was accepted` };
       // The one-request form answers with its one segment, as it always did.
       result = op.op === "accept" && accepted.ok ? accepted.segments[0]! : accepted;
     }
@@ -159,19 +170,19 @@ export class Outbox {
    * fit, not its neighbours). Ids are `<log index>.<position in the entry>`: unique, and the same on
    * every node.
    */
-  private acceptBatch(batch: AcceptBatch, index: number): BatchResult {
+  private acceptBatch(batch: AcceptBatch, index: number, budgetBytes: number): BatchResult {
     if (batch.segments.length === 0) return { ok: false, error: "malformed accept: no requests" };
     const box = this.box(batch.package);
     let position = 0;
     const segments = batch.segments.map((segment) => {
-      const result = this.acceptSegment(box, batch, segment, { index, position });
+      const result = this.acceptSegment(box, batch, segment, { index, position, budgetBytes });
       position += segment.events.length;
       return result;
     });
     return { ok: true, segments };
   }
 
-  private acceptSegment(box: PackageOutbox, batch: AcceptBatch, segment: AcceptSegment, at: { index: number; position: number }): SegmentResult {
+  private acceptSegment(box: PackageOutbox, batch: AcceptBatch, segment: AcceptSegment, at: { index: number; position: number; budgetBytes: number }): SegmentResult {
     const { events, eventKeys } = segment;
     if (events.length !== eventKeys.length || events.length === 0) return { ok: false, error: "malformed accept: events and keys differ in number" };
     const requestKey = segment.requestKey === null ? null : `r:${batch.package}:${segment.requestKey}`;
@@ -179,9 +190,14 @@ export class Outbox {
     if (earlier !== undefined) return { ok: true, ids: earlier, duplicates: earlier.length };
     const keyOf = (i: number) => (eventKeys[i] === null ? null : `e:${batch.package}:${eventKeys[i]}`);
     let fresh = 0;
-    for (let i = 0; i < events.length; i++) if (keyOf(i) === null || !this.seen.has(keyOf(i)!)) fresh++;
-    if (box.entries.length + fresh > this.eventsPerPackageMax) {
-      return { ok: false, error: `outbox full: package ${batch.package} holds ${box.entries.length} undelivered events (budget ${this.eventsPerPackageMax}); nothing was accepted` };
+    let freshBytes = 0;
+    for (let i = 0; i < events.length; i++) {
+      if (keyOf(i) !== null && this.seen.has(keyOf(i)!)) continue;
+      fresh++;
+      freshBytes += events[i]!.length;
+    }
+    if (box.entries.length + fresh > this.eventsPerPackageMax || box.bytes + freshBytes > at.budgetBytes) {
+      return { ok: false, error: `outbox full: package ${batch.package} holds ${box.entries.length} undelivered events, ${box.bytes} bytes (budget ${this.eventsPerPackageMax} events, ${at.budgetBytes} bytes); nothing was accepted` };
     }
     const ids: string[] = [];
     let duplicates = 0;
@@ -196,6 +212,7 @@ export class Outbox {
       // A copy: the entry's bytes may be a view into a transport frame that must not stay pinned.
       const entry: StoredEntry = { seq: box.nextSeq++, id: `${at.index}.${at.position + i}`, acceptedAtMs: batch.atMs, bytes: events[i]!.slice(), index: at.index, position: at.position + i };
       box.entries.push(entry);
+      box.bytes += entry.bytes.length;
       box.unwritten.push(entry);
       ids.push(entry.id);
       if (key !== null) this.remember(key, [entry.id]);
@@ -213,7 +230,8 @@ export class Outbox {
     if (op.through <= box.cursor) return { ok: true, ids: [], duplicates: 0 };
     if (op.through >= box.nextSeq) return { ok: false, error: `cursor ${op.through} is past the last accepted event ${box.nextSeq - 1}` };
     let drop = 0;
-    while (drop < box.entries.length && box.entries[drop]!.seq <= op.through) drop++;
+    while (drop < box.entries.length && box.entries[drop]!.seq <= op.through) box.bytes -= box.entries[drop++]!.bytes.length;
+    assert(box.bytes >= 0, "a package's stored bytes never go negative");
     box.entries.splice(0, drop);
     box.cursor = op.through;
     box.dirty = true;
@@ -232,7 +250,7 @@ export class Outbox {
 
   private box(name: string): PackageOutbox {
     let box = this.packages.get(name);
-    if (box === undefined) this.packages.set(name, (box = { nextSeq: 1, cursor: 0, entries: [], unwritten: [], runs: [], dirty: false }));
+    if (box === undefined) this.packages.set(name, (box = { nextSeq: 1, cursor: 0, entries: [], unwritten: [], runs: [], bytes: 0, dirty: false }));
     return box;
   }
 
@@ -262,8 +280,8 @@ export class Outbox {
     return (this.packages.get(name)?.nextSeq ?? 1) - 1;
   }
 
-  status(): Array<{ package: string; backlog: number; cursor: number; oldestAcceptedAtMs: number | null }> {
-    return [...this.packages].map(([name, box]) => ({ package: name, backlog: box.entries.length, cursor: box.cursor, oldestAcceptedAtMs: box.entries[0]?.acceptedAtMs ?? null }));
+  status(): Array<{ package: string; backlog: number; backlogBytes: number; cursor: number; oldestAcceptedAtMs: number | null }> {
+    return [...this.packages].map(([name, box]) => ({ package: name, backlog: box.entries.length, backlogBytes: box.bytes, cursor: box.cursor, oldestAcceptedAtMs: box.entries[0]?.acceptedAtMs ?? null }));
   }
 
   get unflushed(): boolean {
@@ -336,12 +354,13 @@ export class Outbox {
     this.keysDirty = false;
     for (const k of [...rows.keys].sort((a, b) => a.ord - b.ord)) this.seen.set(k.key, { ord: k.ord, ids: JSON.parse(k.ids) as string[] });
     this.nextOrd = (rows.keys.reduce((max, k) => Math.max(max, k.ord), 0) || 0) + 1;
-    for (const p of rows.packages) this.packages.set(p.name, { nextSeq: p.nextSeq, cursor: p.cursor, entries: [], unwritten: [], runs: [], dirty: false });
+    for (const p of rows.packages) this.packages.set(p.name, { nextSeq: p.nextSeq, cursor: p.cursor, entries: [], unwritten: [], runs: [], bytes: 0, dirty: false });
     const add = (name: string, entry: StoredEntry) => {
       const box = this.box(name);
       if (entry.seq <= box.cursor) return; // a run may end in delivered events
       assert(entry.seq < box.nextSeq, `outbox event ${name}/${entry.seq} outside (${box.cursor}, ${box.nextSeq})`);
       box.entries.push(entry);
+      box.bytes += entry.bytes.length;
     };
     for (const row of rows.entries) add(row.name, fromRow(row.document));
     for (const run of [...(rows.runs ?? [])].sort((a, b) => a.firstSeq - b.firstSeq)) {

@@ -210,7 +210,7 @@ export class ReplicatedState {
         return result.ok ? { index: entry.index, ok: true, ...(result.version === undefined ? {} : { version: result.version }) } : { index: entry.index, ok: false, error: result.error };
       }
       case "outbox": {
-        const result = this.outbox.apply(command.op, entry.index, { holders: this.config.assignments, deployed: this.config.deployedPackages });
+        const result = this.outbox.apply(command.op, entry.index, { holders: this.config.assignments, deployed: this.config.deployedPackages, budgetBytes: this.config.outboxBudgets });
         return result.ok ? { index: entry.index, ok: true } : { index: entry.index, ok: false, error: result.error };
       }
       default:

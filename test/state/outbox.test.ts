@@ -42,7 +42,7 @@ describe("Outbox", () => {
     expect(box.apply({ op: "forwarded", package: "pkg", epoch: 3, through: 2 }, 4, holders).ok).toBe(true);
     expect(box.apply({ op: "forwarded", package: "pkg", epoch: 3, through: 1 }, 5, holders).ok).toBe(true); // behind: no-op
     expect(box.pending("pkg", 0, 10).map((e) => e.event.title)).toEqual(["c"]);
-    expect(box.status()).toEqual([{ package: "pkg", backlog: 1, cursor: 2, oldestAcceptedAtMs: 1000 }]);
+    expect(box.status()).toEqual([{ package: "pkg", backlog: 1, backlogBytes: encodeOprEvent(ev("c")).length, cursor: 2, oldestAcceptedAtMs: 1000 }]);
   });
 
   test("a full outbox refuses the whole batch; a package not deployed accepts nothing", () => {
@@ -78,6 +78,21 @@ describe("Outbox accept batches (many requests in one entry)", () => {
     const result = box.apply(batch([{ titles: ["a"] }, { titles: ["b", "c", "d"] }, { titles: ["e", "f"] }]), 1, holders);
     expect(result.ok && "segments" in result && result.segments.map((s) => s.ok)).toEqual([true, false, true]);
     expect(box.pending("pkg", 0, 10).map((e) => e.event.title)).toEqual(["a", "e", "f"]);
+  });
+
+  test("the package's disk budget (bytes of undelivered events) refuses what does not fit and frees what is delivered", () => {
+    const box = new Outbox();
+    const size = encodeOprEvent(ev("a")).length;
+    const budget = { ...holders, budgetBytes: new Map([["pkg", 3 * size]]) };
+    const first = box.apply(batch([{ titles: ["a", "b"] }, { titles: ["c", "d"] }, { titles: ["e"] }]), 1, budget);
+    expect(first.ok && "segments" in first && first.segments.map((s) => s.ok)).toEqual([true, false, true]);
+    expect(box.status()[0]).toMatchObject({ backlog: 3, backlogBytes: 3 * size });
+    const full = box.apply(batch([{ titles: ["f"] }]), 2, budget);
+    expect(full.ok && "segments" in full && !full.segments[0]!.ok && full.segments[0]!.error).toContain(`${3 * size} bytes (budget 1000000 events, ${3 * size} bytes)`);
+    expect(box.apply({ op: "forwarded", package: "pkg", epoch: 3, through: 2 }, 3, budget).ok).toBe(true);
+    expect(box.status()[0]).toMatchObject({ backlog: 1, backlogBytes: size });
+    const after = box.apply(batch([{ titles: ["g", "h"] }]), 4, budget);
+    expect(after.ok && "segments" in after && after.segments[0]!.ok).toBe(true);
   });
 
   test("a package that is not deployed refuses the whole entry", () => {
@@ -215,7 +230,7 @@ describe("Outbox durable form", () => {
           const after = await open.client.execute({ sql: "SELECT idx, term, type, data FROM raft_entries WHERE idx > ? ORDER BY idx", args: [flushed] });
           node.apply(after.rows.map((r) => ({ index: Number(r["idx"]), term: 1, type: "normal" as const, data: new Uint8Array(r["data"] as ArrayBuffer) })));
         }
-        const view = (s: ReplicatedState) => s.outbox.pending("pkg", 0, 100_000).map((e) => [e.seq, e.id, e.event.title]);
+        const view = (s: ReplicatedState) => [s.outbox.pending("pkg", 0, 100_000).map((e) => [e.seq, e.id, e.event.title]), s.outbox.status()];
         expect(view(node)).toEqual(view(reference));
       }
       // Both ways of keeping an undelivered event were exercised.

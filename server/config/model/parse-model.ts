@@ -10,7 +10,7 @@
  * once, at the name, rather than again at every reference to it).
  */
 import { assert, unreachable } from "../../assert.ts";
-import { configLimits, forwardTargetLimits } from "../../constants.ts";
+import { configLimits, forwardTargetLimits, outboxLimits } from "../../constants.ts";
 import { isAddress } from "../node-config.ts";
 import {
   aspectCiType,
@@ -61,7 +61,7 @@ const nodeKeys = ["id", "fqdn"] as const;
 const policyKeys = ["name", "description", "type", "path", "url", "intervalSec", "timeoutSec", "inputFormat", "mapping", "defaults", "rules", "unmatched"] as const;
 const mappingKeys = ["each", "fields"] as const;
 const ruleKeys = ["name", "if", "action", "set"] as const;
-const packageKeys = ["name", "description", "policies", "components", "syncItems", "weight", "forward"] as const;
+const packageKeys = ["name", "description", "policies", "components", "syncItems", "weight", "forward", "outboxBytesMax"] as const;
 /** The keys each forward type takes; every one has `type`. */
 const forwardKeys: Readonly<Record<ForwardType, readonly string[]>> = { omi: ["type"], webhook: ["type", "url", "headers", "authorizationEnv"], websocket: ["type"] };
 const forwardKeysAll = ["type", "url", "headers", "authorizationEnv"] as const;
@@ -595,8 +595,9 @@ function parsePackages(r: Report, value: unknown, site: Site, policyNames: Reado
     const syncItems = has(o, "syncItems") ? parseSyncItems(r, o.syncItems, at(ps, "syncItems")) : [];
     const weight = take<number>(r, o, ps, "weight", integerIn(1, configLimits.packageWeightMax), false) ?? 1;
     const forward = has(o, "forward") ? parseForward(r, o.forward, at(ps, "forward")) : undefined;
+    const outboxBytesMax = take<number>(r, o, ps, "outboxBytesMax", integerIn(outboxLimits.bytesPerPackageMin, outboxLimits.bytesPerPackageMax), false);
     if (r.count !== before) return undefined;
-    return { name, ...(description === undefined ? {} : { description }), policies, components, syncItems, weight, ...(forward === undefined ? {} : { forward }) } as HaPackage;
+    return { name, ...(description === undefined ? {} : { description }), policies, components, syncItems, weight, ...(forward === undefined ? {} : { forward }), ...(outboxBytesMax === undefined ? {} : { outboxBytesMax }) } as HaPackage;
   });
 }
 
@@ -747,6 +748,7 @@ export function canonicalModel(model: ConfigModel): ConfigModel {
       syncItems: sortedBy(p.syncItems, (i) => i.name).map((i) => ({ type: i.type, name: i.name, url: i.url })),
       weight: p.weight,
       ...(p.forward === undefined ? {} : { forward: canonicalForward(p.forward) }),
+      ...(p.outboxBytesMax === undefined ? {} : { outboxBytesMax: p.outboxBytesMax }),
     })),
     aspects: sortedBy(model.aspects, (a) => a.name).map((a) => ({ name: a.name, ...optionalDescription(a), ciType: a.ciType, packages: [...a.packages] })),
     templates: sortedBy(model.templates, (t) => t.name).map((t) => ({ name: t.name, ...optionalDescription(t), ciType: t.ciType, aspects: [...t.aspects] })),

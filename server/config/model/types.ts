@@ -171,6 +171,8 @@ export interface HaPackage {
   readonly weight: number;
   /** Absent: OMi, as `{ type: "omi" }`. */
   readonly forward?: PackageForward;
+  /** Disk budget of the package's undelivered events, in bytes; absent: outboxLimits.bytesPerPackageDefault. */
+  readonly outboxBytesMax?: number;
 }
 
 export interface Aspect {

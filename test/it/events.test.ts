@@ -2,7 +2,7 @@
  * Events end to end, in separate processes: 3 nodes and the OMi receiver simulator. A source sends
  * batches to random nodes while the package's holder is killed with -9; every accepted event
  * reaches OMi (none lost), duplicates are bounded by one batch per failover, and each source's
- * order is kept.
+ * order is kept. Bad input is refused whole; a full disk budget refuses, never drops.
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
@@ -35,7 +35,7 @@ async function holderOf(group: Cluster, pkg: string): Promise<string | null> {
   return null;
 }
 
-async function deployListener(group: Cluster): Promise<void> {
+async function deployListener(group: Cluster, packageSettings: Record<string, unknown> = {}): Promise<void> {
   const leader = await group.waitForLeader();
   const model = {
     apiVersion: "opsconn/v1",
@@ -52,7 +52,7 @@ async function deployListener(group: Cluster): Promise<void> {
         mapping: { each: "alerts", fields: { title: "labels.alertname", time_created: "startsAt" } },
       },
     ],
-    packages: [{ name: "events-ha", policies: ["webhook", "nagios", "alertmanager"], components: ["events"] }],
+    packages: [{ name: "events-ha", policies: ["webhook", "nagios", "alertmanager"], components: ["events"], ...packageSettings }],
     aspects: [{ name: "asp", ciType: "Running Software", packages: ["events-ha"] }],
     templates: [{ name: "tpl", ciType: "Operations Connector System", aspects: ["asp"] }],
   };
@@ -160,4 +160,41 @@ test("bad input: each a 4xx naming the problem, and nothing committed", async ()
   const statusBody = (await (await fetch(`${url}/api/v1/status`)).json()) as { config: { outbox: Array<{ backlog: number }> } };
   expect(statusBody.config.outbox.reduce((n, o) => n + o.backlog, 0)).toBe(0);
   expect(((await (await fetch(`${simUrl}/omi-sim/stats`)).json()) as { deliveries: number }).deliveries).toBe(0);
+}, 60_000);
+
+test("the package's disk budget: with OMi down, status alarms near it and new requests are refused (503) past it; once OMi is back the backlog drains and every accepted event arrives", async () => {
+  const simUrl = await startSim();
+  await fetch(`${simUrl}/omi-sim/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode: "down" }) });
+  cluster = await startCluster({ size: 3, extraArgs: ["--omi-url", simUrl] });
+  const group = cluster;
+  await deployListener(group, { outboxBytesMax: 1024 * 1024 });
+  const url = group.running()[0]!.url;
+  const outbox = async () => ((await (await fetch(`${url}/api/v1/status`)).json()) as { config: { outbox: Array<{ backlog: number; backlogBytes: number; budgetBytes: number; alarm: string | null }> } }).config.outbox[0]!;
+  const accepted: string[] = [];
+  let refused: { status: number; message: string } | null = null;
+  let alarmSeen: string | null = null;
+  // About 1.2 KB per event, 50 per request: the 1 MiB budget fills within ~18 requests (bounded at 100).
+  for (let request = 0; request < 100 && refused === null; request++) {
+    const events = Array.from({ length: 50 }, (_, i) => ({ title: `budget ${request}/${i}`, omi_event_key: `b:${request}:${i}`, description: "d".repeat(1_100) }));
+    const response = await fetch(`${url}/bsmc/rest/events/webhook`, { method: "POST", headers: { "content-type": "application/json", "idempotency-key": `budget-${request}` }, body: JSON.stringify(events) });
+    const body = (await response.json()) as { ids?: string[]; error?: { message: string } };
+    if (response.status === 202) accepted.push(...body.ids!);
+    else refused = { status: response.status, message: body.error?.message ?? "" };
+    alarmSeen ??= (await outbox()).alarm;
+  }
+  expect(refused?.status).toBe(503);
+  expect(refused?.message).toContain("outbox full");
+  expect(alarmSeen).toContain("outboxBytesMax");
+  const full = await outbox();
+  expect(full.budgetBytes).toBe(1024 * 1024);
+  expect(full.backlogBytes).toBeLessThanOrEqual(1024 * 1024);
+  expect(full.backlog).toBe(accepted.length);
+  await fetch(`${simUrl}/omi-sim/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode: "ok" }) });
+  for (let i = 0; i < 200 && (await outbox()).backlog > 0; i++) await Bun.sleep(100);
+  expect(await outbox()).toMatchObject({ backlog: 0, backlogBytes: 0, alarm: null });
+  const stats = (await (await fetch(`${simUrl}/omi-sim/stats`)).json()) as { events: number };
+  expect(stats.events).toBe(accepted.length);
+  // Room again: the refused request goes through now.
+  const retry = await fetch(`${url}/bsmc/rest/events/webhook`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "after the outage" }) });
+  expect(retry.status).toBe(202);
 }, 60_000);

@@ -198,3 +198,49 @@ test("the package's disk budget: with OMi down, status alarms near it and new re
   const retry = await fetch(`${url}/bsmc/rest/events/webhook`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: "after the outage" }) });
   expect(retry.status).toBe(202);
 }, 60_000);
+
+test("a package removed by a new deployment while OMi is down keeps its holder until its backlog is forwarded, then is released: acknowledged events are not stranded", async () => {
+  const simUrl = await startSim();
+  const fault = (mode: string) => fetch(`${simUrl}/omi-sim/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode }) });
+  await fault("down");
+  cluster = await startCluster({ size: 3, extraArgs: ["--omi-url", simUrl] });
+  const group = cluster;
+  await deployListener(group);
+  const url = group.running()[0]!.url;
+  const accepted: string[] = [];
+  for (let request = 0; request < 10; request++) {
+    const events = Array.from({ length: 30 }, (_, i) => ({ title: `removed ${request}/${i}`, omi_event_key: `rm:${request}:${i}` }));
+    const response = await fetch(`${url}/bsmc/rest/events/webhook`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(events) });
+    expect(response.status).toBe(202);
+    accepted.push(...((await response.json()) as { ids: string[] }).ids);
+  }
+  // The next deployment has another package only; the listener path of the old one is gone.
+  const leader = await group.waitForLeader();
+  const model = {
+    apiVersion: "opsconn/v1",
+    connectedServer: { name: "ha", nodes: group.running().map((n) => ({ id: n.id, fqdn: `127.0.0.1:${n.port}` })) },
+    policies: [{ name: "other", type: "event-listener", path: "other", inputFormat: "json" }],
+    packages: [{ name: "other-ha", policies: ["other"], components: ["events"] }],
+    aspects: [{ name: "asp", ciType: "Running Software", packages: ["other-ha"] }],
+    templates: [{ name: "tpl", ciType: "Operations Connector System", aspects: ["asp"] }],
+  };
+  expect((await fetch(`${leader.url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model) })).status).toBe(200);
+  expect((await fetch(`${leader.url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "tpl" }) })).status).toBe(201);
+  expect((await fetch(`${url}/bsmc/rest/events/webhook`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(404);
+  type Status = { packages: Array<{ name: string; node: string | null; draining?: boolean }>; config: { outbox: Array<{ package: string; backlog: number }> } };
+  const status = async () => (await (await fetch(`${url}/api/v1/status`)).json()) as Status;
+  let draining: Status["packages"][number] | undefined;
+  for (let i = 0; i < 100 && draining?.node == null; i++) {
+    draining = (await status()).packages.find((p) => p.name === "events-ha");
+    if (draining?.node == null) await Bun.sleep(50);
+  }
+  expect(draining).toMatchObject({ name: "events-ha", draining: true });
+  expect(draining?.node).not.toBeNull();
+  await fault("ok");
+  for (let i = 0; i < 200 && ((await status()).config.outbox.find((o) => o.package === "events-ha")?.backlog ?? 0) > 0; i++) await Bun.sleep(100);
+  const stats = (await (await fetch(`${simUrl}/omi-sim/stats`)).json()) as { events: number };
+  expect(stats.events).toBe(accepted.length);
+  // Drained: the removed package is released and leaves the status.
+  for (let i = 0; i < 100 && (await status()).packages.some((p) => p.name === "events-ha"); i++) await Bun.sleep(50);
+  expect((await status()).packages.map((p) => p.name)).toEqual(["other-ha"]);
+}, 60_000);

@@ -42,9 +42,10 @@ export class PackageRunner {
       if (!isPull(policy)) continue;
       this.pollers.push(new PullPoller(policy, { nodeId: options.nodeId, packageName: options.packageName, epoch: options.epoch, mayAct: options.mayAct, log: options.log }));
     }
-    // A package that takes events forwards its outbox to its target while it runs here.
+    // A package that takes events forwards its outbox to its target while it runs here. One the
+    // current deployment removed runs only to drain its backlog, to the target it last had.
     const takesEvents = spec !== undefined && (spec.components.includes("events") || spec.policies.some((p) => p.type.startsWith("event-")));
-    this.forwarder = takesEvents ? this.createForwarder(spec.forward) : null;
+    this.forwarder = takesEvents ? this.createForwarder(spec.forward) : spec === undefined ? this.createForwarder(lastForward(options.state, options.packageName)) : null;
   }
 
   private createForwarder(forward: ResolvedPackage["forward"]): EventForwarder {
@@ -86,4 +87,17 @@ export class PackageRunner {
 
 function isPull(policy: { readonly type: string }): policy is PullPolicy {
   return policy.type.endsWith("-pull");
+}
+
+/** The target a package had in the latest kept deployment that contained it (OMi if none is kept). */
+function lastForward(state: ReplicatedState, packageName: string): ResolvedPackage["forward"] {
+  const history = state.config.deployments;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const deployment = history[i]!;
+    if (!deployment.packages.includes(packageName)) continue;
+    const resolved = resolveTemplate(deployment.model, deployment.template);
+    const spec = resolved.ok ? resolved.packages.find((p) => p.name === packageName) : undefined;
+    if (spec !== undefined) return spec.forward;
+  }
+  return { type: "omi" };
 }

@@ -58,6 +58,8 @@ export interface PackageStatus {
   readonly leaseLeftMs: number | null;
   readonly activeHere: boolean;
   readonly scope: "ha";
+  /** Removed by the current deployment, held only until its undelivered events are forwarded. */
+  readonly draining?: true;
 }
 
 export class PackageRuntime {
@@ -124,10 +126,21 @@ export class PackageRuntime {
     }
   }
 
-  /** Runs exactly the packages this node holds under a valid lease in the current deployment. */
+  /**
+   * Packages a deployment removed while events they accepted were still undelivered: those events
+   * were acknowledged to their sources, so the package stays held (its forwarder only) until its
+   * backlog is delivered, then is released like any removed package.
+   */
+  private draining(deployment: Deployment | null): string[] {
+    const deployed = this.options.state.config.deployedPackages;
+    const names = this.options.state.outbox.status().filter((o) => o.backlog > 0 && !deployed.has(o.package)).map((o) => o.package);
+    return deployment === null ? [] : names.sort();
+  }
+
+  /** Runs exactly the packages this node holds under a valid lease: deployed ones, and removed ones still draining. */
   private reconcile(now: number): void {
     const deployment = this.options.state.config.current;
-    const deployed = new Set(deployment?.packages ?? []);
+    const deployed = new Set([...(deployment?.packages ?? []), ...this.draining(deployment)]);
     const assignments = this.options.state.config.assignments;
     for (const [name, runner] of this.runners) {
       const holder = assignments.get(name);
@@ -204,7 +217,7 @@ export class PackageRuntime {
     const deployment = this.options.state.config.current;
     const basisIndex = this.options.state.applied;
     const planned = planAssignments({
-      packages: deployment === null ? [] : this.packagesOf(deployment),
+      packages: deployment === null ? [] : [...this.packagesOf(deployment), ...this.draining(deployment).map((name) => ({ name, weight: 1 }))],
       nodes: this.nodeViews(deployment, now),
       current: this.options.state.config.assignments,
       leaseHeld: (pkg) => this.book.held(pkg, now),
@@ -261,8 +274,9 @@ export class PackageRuntime {
 
   status(): { packages: PackageStatus[]; runningVersion: number } {
     const now = this.now();
+    const draining = new Set(this.draining(this.options.state.config.current));
     const packages = [...this.options.state.config.assignments]
-      .filter(([name]) => this.options.state.config.current?.packages.includes(name) ?? false)
+      .filter(([name]) => (this.options.state.config.current?.packages.includes(name) ?? false) || draining.has(name))
       .map(([name, holder]): PackageStatus => ({
         name,
         node: holder.node,
@@ -270,6 +284,7 @@ export class PackageRuntime {
         leaseLeftMs: holder.node === this.options.nodeId ? this.own.leftMs(name, holder.epoch, now) : this.leading ? this.book.leftMs(name, now) : null,
         activeHere: this.runners.has(name),
         scope: "ha",
+        ...(draining.has(name) ? { draining: true } : {}),
       }));
     return { packages, runningVersion: this.runningVersion };
   }

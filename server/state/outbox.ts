@@ -173,9 +173,12 @@ export class Outbox {
   private acceptBatch(batch: AcceptBatch, index: number, budgetBytes: number): BatchResult {
     if (batch.segments.length === 0) return { ok: false, error: "malformed accept: no requests" };
     const box = this.box(batch.package);
+    // The events may be views into a transport frame that must not stay pinned: one copy per entry
+    // (one allocation, not one per event: per-event buffers showed as GC work under a backlog).
+    const owned = ownedCopies(batch.segments.flatMap((segment) => segment.events));
     let position = 0;
     const segments = batch.segments.map((segment) => {
-      const result = this.acceptSegment(box, batch, segment, { index, position, budgetBytes });
+      const result = this.acceptSegment(box, batch, { ...segment, events: owned.slice(position, position + segment.events.length) }, { index, position, budgetBytes });
       position += segment.events.length;
       return result;
     });
@@ -210,7 +213,7 @@ export class Outbox {
         continue;
       }
       // A copy: the entry's bytes may be a view into a transport frame that must not stay pinned.
-      const entry: StoredEntry = { seq: box.nextSeq++, id: `${at.index}.${at.position + i}`, acceptedAtMs: batch.atMs, bytes: events[i]!.slice(), index: at.index, position: at.position + i };
+      const entry: StoredEntry = { seq: box.nextSeq++, id: `${at.index}.${at.position + i}`, acceptedAtMs: batch.atMs, bytes: events[i]!, index: at.index, position: at.position + i };
       box.entries.push(entry);
       box.bytes += entry.bytes.length;
       box.unwritten.push(entry);
@@ -366,11 +369,12 @@ export class Outbox {
     for (const run of [...(rows.runs ?? [])].sort((a, b) => a.firstSeq - b.firstSeq)) {
       const data = entryData(run.index);
       assert(data !== undefined, `outbox run ${run.name}/${run.firstSeq} points at log entry ${run.index}, which is not stored`);
-      const { atMs, events } = acceptedEvents(data);
-      assert(run.position >= 0 && run.position + run.count <= events.length, `outbox run ${run.name}/${run.firstSeq} lies outside entry ${run.index}`);
+      const { atMs, events: views } = acceptedEvents(data);
+      const events = ownedCopies(views.slice(run.position, run.position + run.count));
+      assert(run.position >= 0 && run.position + run.count <= views.length, `outbox run ${run.name}/${run.firstSeq} lies outside entry ${run.index}`);
       for (let i = 0; i < run.count; i++) {
         const position = run.position + i;
-        add(run.name, { seq: run.firstSeq + i, id: `${run.index}.${position}`, acceptedAtMs: atMs, bytes: events[position]!.slice(), index: run.index, position });
+        add(run.name, { seq: run.firstSeq + i, id: `${run.index}.${position}`, acceptedAtMs: atMs, bytes: events[i]!, index: run.index, position });
       }
       const box = this.box(run.name);
       if (run.firstSeq + run.count - 1 > box.cursor) box.runs.push({ firstSeq: run.firstSeq, count: run.count, index: run.index, position: run.position });
@@ -399,6 +403,21 @@ export class Outbox {
       box.dirty = true;
     }
   }
+}
+
+/** Copies of `views` in one new buffer (the views may point into larger buffers that must not stay alive). */
+function ownedCopies(views: readonly Uint8Array[]): Uint8Array[] {
+  let bytes = 0;
+  for (const view of views) bytes += view.length;
+  const buffer = new Uint8Array(bytes);
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const view of views) {
+    buffer.set(view, at);
+    out.push(buffer.subarray(at, at + view.length));
+    at += view.length;
+  }
+  return out;
 }
 
 /** The events of an accept entry, by position across its requests (binary, or the JSON form of earlier builds). */

@@ -34,6 +34,12 @@ export interface Deployment {
   readonly model: ConfigModel;
   /** The HA packages this deployment activates, by name. */
   readonly packages: readonly string[];
+  /**
+   * Whether the outbox byte budgets (outboxBytesMax) apply. Deploy ops of builds before them carry
+   * no such flag: re-applied after an upgrade, they keep the rule they were acknowledged under
+   * (the 1M-event bound only), so a node that re-applies decides as the ones that flushed.
+   */
+  readonly byteBudgets?: true;
 }
 
 export interface NodeReport {
@@ -47,8 +53,8 @@ export type ConfigOp =
   /** `ifDraftIndex`: apply only if the draft was last written at that index (read-modify-write). */
   | { readonly op: "put-model"; readonly document: unknown; readonly ifDraftIndex?: number }
   /** `ifDraftIndex`: deploy only the draft that was validated (the one written at that index). */
-  | { readonly op: "deploy"; readonly template: string; readonly atMs: number; readonly ifDraftIndex?: number }
-  | { readonly op: "rollback"; readonly version: number; readonly atMs: number }
+  | { readonly op: "deploy"; readonly template: string; readonly atMs: number; readonly ifDraftIndex?: number; readonly byteBudgets?: true }
+  | { readonly op: "rollback"; readonly version: number; readonly atMs: number; readonly byteBudgets?: true }
   /**
    * `basisIndex`: the applied index the leader's lease book reflected when it planned. A package
    * whose holder renewed after it may not be moved by this plan (the book did not see that lease).
@@ -124,7 +130,8 @@ export class ConfigState {
     if (current === null) return noBudgets;
     let budgets = deployedBudgets.get(current);
     if (budgets === undefined) {
-      budgets = new Map(current.packages.map((name) => [name, current.model.packages.find((p) => p.name === name)?.outboxBytesMax ?? outboxLimits.bytesPerPackageDefault]));
+      const budgetOf = (name: string) => (current.byteBudgets === true ? (current.model.packages.find((p) => p.name === name)?.outboxBytesMax ?? outboxLimits.bytesPerPackageDefault) : Infinity);
+      budgets = new Map(current.packages.map((name) => [name, budgetOf(name)]));
       deployedBudgets.set(current, budgets);
     }
     return budgets;
@@ -174,11 +181,11 @@ export class ConfigState {
         if (op.ifDraftIndex !== undefined && op.ifDraftIndex !== this.draftIndexValue) {
           return { ok: false, error: `conflict: the draft changed since it was validated (written at ${this.draftIndexValue}, expected ${op.ifDraftIndex})` };
         }
-        return this.deploy({ model: this.draftModel, template: op.template, atMs: op.atMs, rollbackOf: null, index }, memberIds);
+        return this.deploy({ model: this.draftModel, template: op.template, atMs: op.atMs, rollbackOf: null, index, byteBudgets: op.byteBudgets === true }, memberIds);
       case "rollback": {
         const target = this.history.find((d) => d.version === op.version);
         if (target === undefined) return { ok: false, error: `no deployment version ${op.version} in the kept history` };
-        return this.deploy({ model: target.model, template: target.template, atMs: op.atMs, rollbackOf: target.version, index }, memberIds);
+        return this.deploy({ model: target.model, template: target.template, atMs: op.atMs, rollbackOf: target.version, index, byteBudgets: op.byteBudgets === true }, memberIds);
       }
       case "assign":
         return this.assign(op);
@@ -187,7 +194,7 @@ export class ConfigState {
     }
   }
 
-  private deploy(options: { model: ConfigModel; template: string; atMs: number; rollbackOf: number | null; index: number }, memberIds: readonly string[]): ConfigApplyResult {
+  private deploy(options: { model: ConfigModel; template: string; atMs: number; rollbackOf: number | null; index: number; byteBudgets: boolean }, memberIds: readonly string[]): ConfigApplyResult {
     const problems = validateDeployment(options.model, options.template, memberIds);
     if (problems.length > 0) return { ok: false, error: `cannot deploy: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}` };
     const resolved = resolveTemplate(options.model, options.template);
@@ -202,6 +209,7 @@ export class ConfigState {
       atMs: options.atMs,
       model: options.model,
       packages: resolved.packages.map((p) => p.name),
+      ...(options.byteBudgets ? { byteBudgets: true as const } : {}),
     };
     this.history.push(deployment);
     this.deploymentsUnwritten.push(deployment);
@@ -304,9 +312,9 @@ function checkOp(op: ConfigOp): string | null {
     case "put-model":
       return op.ifDraftIndex === undefined || isCount(op.ifDraftIndex) ? null : "ifDraftIndex must be a log index";
     case "deploy":
-      return isName(op.template) && isCount(op.atMs) && (op.ifDraftIndex === undefined || isCount(op.ifDraftIndex)) ? null : "deploy needs template and atMs";
+      return isName(op.template) && isCount(op.atMs) && (op.ifDraftIndex === undefined || isCount(op.ifDraftIndex)) && (op.byteBudgets === undefined || op.byteBudgets === true) ? null : "deploy needs template and atMs";
     case "rollback":
-      return isCount(op.version) && isCount(op.atMs) ? null : "rollback needs version and atMs";
+      return isCount(op.version) && isCount(op.atMs) && (op.byteBudgets === undefined || op.byteBudgets === true) ? null : "rollback needs version and atMs";
     case "assign":
       return isCount(op.basisIndex) && Array.isArray(op.changes) && op.changes.length <= configStateLimits.packagesPerOpMax && op.changes.every((c) => isName(c?.package) && (c.node === null || isName(c.node)) && isCount(c.epoch))
         ? null

@@ -42,10 +42,12 @@ export class PackageRunner {
       if (!isPull(policy)) continue;
       this.pollers.push(new PullPoller(policy, { nodeId: options.nodeId, packageName: options.packageName, epoch: options.epoch, mayAct: options.mayAct, log: options.log }));
     }
-    // A package that takes events forwards its outbox to its target while it runs here. One the
-    // current deployment removed runs only to drain its backlog, to the target it last had.
+    // A package that takes events forwards its outbox to its target while it runs here. One that
+    // no longer does (removed by the current deployment, or its event policies taken out) still
+    // forwards what it accepted before, to the target it last had.
     const takesEvents = spec !== undefined && (spec.components.includes("events") || spec.policies.some((p) => p.type.startsWith("event-")));
-    this.forwarder = takesEvents ? this.createForwarder(spec.forward) : spec === undefined ? this.createForwarder(lastForward(options.state, options.packageName)) : null;
+    const hasBacklog = (options.state.outbox.status().find((o) => o.package === options.packageName)?.backlog ?? 0) > 0;
+    this.forwarder = takesEvents ? this.createForwarder(spec.forward) : spec === undefined || hasBacklog ? this.createForwarder(spec?.forward ?? lastForward(options.state, options.packageName)) : null;
   }
 
   private createForwarder(forward: ResolvedPackage["forward"]): EventForwarder {

@@ -84,14 +84,14 @@ export function configRoutes(deps: ConfigDeps): Hono {
     await barrier(c, g);
     const problems = validateDeployment(config().draft, body.template, g.members().map((m) => m.id));
     if (problems.length > 0) return invalid(c, problems);
-    return propose(c, g, { op: "deploy", template: body.template, atMs: now(), ifDraftIndex: config().draftIndex }, (_index, version) => c.json({ version, template: body.template }, 201), deps.state);
+    return propose(c, g, { op: "deploy", template: body.template, atMs: now(), ifDraftIndex: config().draftIndex, byteBudgets: true }, (_index, version) => c.json({ version, template: body.template }, 201), deps.state);
   });
 
   routes.post("/api/v1/config/rollback", async (c) => {
     const body = (await jsonBody(c)) as { version?: unknown };
     if (typeof body.version !== "number" || !Number.isSafeInteger(body.version)) throw new HTTPException(400, { message: "version: required (a deployed version number)" });
     const version = body.version;
-    return propose(c, group(), { op: "rollback", version, atMs: now() }, (_index, created) => c.json({ version: created, rollbackOf: version }, 201), deps.state);
+    return propose(c, group(), { op: "rollback", version, atMs: now(), byteBudgets: true }, (_index, created) => c.json({ version: created, rollbackOf: version }, 201), deps.state);
   });
 
   routes.get("/api/v1/config/:kind", async (c) => {

@@ -43,7 +43,10 @@ describe("packages[].outboxBytesMax", () => {
   test("the deployment gives the state machine each package's budget (the default where none is set)", () => {
     const state = new ConfigState();
     expect(state.apply({ op: "put-model", document: doc({ outboxBytesMax: 8 * 1024 * 1024 }) }, 1, ["n1"]).ok).toBe(true);
-    expect(state.apply({ op: "deploy", template: "t", atMs: 1 }, 2, ["n1"]).ok).toBe(true);
+    expect(state.apply({ op: "deploy", template: "t", atMs: 1, byteBudgets: true }, 2, ["n1"]).ok).toBe(true);
     expect([...state.outboxBudgets]).toEqual([["p", 8 * 1024 * 1024], ["q", outboxLimits.bytesPerPackageDefault]]);
+    // A deploy op of a build before byte budgets, applied again after an upgrade, keeps the old rule.
+    expect(state.apply({ op: "deploy", template: "t", atMs: 2 }, 3, ["n1"]).ok).toBe(true);
+    expect([...state.outboxBudgets]).toEqual([["p", Infinity], ["q", Infinity]]);
   });
 });

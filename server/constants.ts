@@ -403,6 +403,33 @@ export const forwardingLimits = {
 } as const;
 
 /**
+ * Dead letters (server/state/outbox.ts; the forwarder's bisect, server/connector/forwarding/refusal.ts):
+ * events a target refused on their own, moved out of the outbox so they do not block the package.
+ */
+export const deadLetterLimits = {
+  /** Kept per package; past it the oldest is dropped and counted (deadLettersDropped), never silently. */
+  perPackageMax: 10_000,
+  /**
+   * Stored event bytes kept per package, the same way (the newest always stays). Dead letters live
+   * in memory and in snapshots like the backlog, and events run to about 1 MB: a count alone would
+   * let 10,000 of them reach gigabytes.
+   */
+  bytesPerPackageMax: 64 * 1024 * 1024,
+  /** Characters of the refusal kept with each (the target's status and an excerpt of its answer). */
+  reasonCharsMax: 1_024,
+  /** Dead letters in one page of `GET /api/v1/outbox/<package>/dead-letters`: default and most. */
+  pageDefault: 100,
+  pageMax: 1_000,
+  /** Seqs named in one requeue request (`{all: true}` takes every one, at most perPackageMax). */
+  requeueSeqsMax: 10_000,
+} as const;
+
+assert(deadLetterLimits.pageDefault <= deadLetterLimits.pageMax, "the default page fits the largest");
+assert(deadLetterLimits.requeueSeqsMax >= deadLetterLimits.perPackageMax, "one request can requeue every dead letter of a package");
+assert(deadLetterLimits.perPackageMax <= outboxLimits.eventsPerPackageMax, "requeued dead letters fit an empty outbox");
+assert(deadLetterLimits.bytesPerPackageMax <= outboxLimits.bytesPerPackageDefault, "a package's dead letters hold less than its default backlog");
+
+/**
  * Per-package forwarding targets (server/connector/forwarding: webhook-sender.ts, websocket-target.ts,
  * consumer-registry.ts) and their part of the configuration model (`packages[].forward`).
  */

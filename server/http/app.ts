@@ -15,6 +15,7 @@ import type { ReplicatedState } from "../state/replicated-state.ts";
 import type { Transport } from "../transport/transport.ts";
 import { configRoutes } from "./routes/config.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { outboxRoutes } from "./routes/outbox.ts";
 import { testFaultRoutes } from "./routes/test-faults.ts";
 import { authorize, type ApiToken, type AuthSettings } from "./middleware/auth.ts";
 import { wsForwardRoutes } from "./routes/ws-forward.ts";
@@ -51,6 +52,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", statusRoutes(deps.status));
   app.route("/", configRoutes({ group: deps.group, state: deps.state }));
   app.route("/", eventRoutes({ group: deps.group, state: deps.state }));
+  app.route("/", outboxRoutes({ group: deps.group, state: deps.state }));
   if (deps.consumers != null) app.route("/", wsForwardRoutes(deps.consumers));
   if (deps.testFaults != null) app.route("/", testFaultRoutes(deps.testFaults));
   app.route("/", kvRoutes({ group: deps.group, state: deps.state }));

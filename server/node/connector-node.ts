@@ -159,11 +159,17 @@ export class ConnectorNode {
 function describeConfig(running: Running) {
   const config = running.state.config;
   const { packages, runningVersion } = running.packages.status();
+  const deadLetters = new Map(running.state.outbox.deadLetterStatus().map((d) => [d.package, d]));
   return {
     config: {
       deployedVersion: config.current?.version ?? null,
       outbox: running.state.outbox.status().map((o) => ({
         ...o,
+        // Events the target refused on their own (GET /api/v1/outbox/<package>/dead-letters lists them).
+        deadLetters: deadLetters.get(o.package)?.deadLetters ?? 0,
+        deadLetterBytes: deadLetters.get(o.package)?.deadLetterBytes ?? 0,
+        deadLettersDropped: deadLetters.get(o.package)?.deadLettersDropped ?? 0,
+        lastDeadLetter: deadLetters.get(o.package)?.lastDeadLetter ?? null,
         oldestAgeMs: o.oldestAcceptedAtMs === null ? null : Math.max(0, Date.now() - o.oldestAcceptedAtMs),
         budgetBytes: config.outboxBudgets.get(o.package) ?? outboxLimits.bytesPerPackageDefault,
         // Near the budget new events will soon be refused: say so before it happens.

@@ -147,15 +147,22 @@ function parseConfigOp(text: string): ConfigOp {
   return op as ConfigOp;
 }
 
-/** The envelope only; outbox.ts checks the rest deterministically. */
+/** The envelope and the types of its fields; outbox.ts checks the rest deterministically. */
 function parseOutboxOp(text: string): OutboxOp {
   const op = parseJson(text, "outbox op");
-  const o = op as { op?: unknown; package?: unknown; events?: unknown; eventKeys?: unknown; epoch?: unknown; through?: unknown; atMs?: unknown; requestKey?: unknown };
+  const o = op as { op?: unknown; package?: unknown; events?: unknown; eventKeys?: unknown; epoch?: unknown; through?: unknown; atMs?: unknown; requestKey?: unknown; seq?: unknown; reason?: unknown; seqs?: unknown };
   const isCount = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
   if (typeof o !== "object" || o === null || typeof o.package !== "string") throw new BinaryDecodeError("outbox op has no package");
   if (o.op === "accept" && Array.isArray(o.events) && Array.isArray(o.eventKeys) && isCount(o.atMs) && (o.requestKey === null || typeof o.requestKey === "string")) return op as OutboxOp;
   if (o.op === "forwarded" && isCount(o.epoch) && isCount(o.through)) return op as OutboxOp;
-  throw new BinaryDecodeError("outbox op is neither a well-formed accept nor forwarded");
+  if (o.op === "dead-letter" && isCount(o.epoch) && isCount(o.seq) && isCount(o.atMs) && isReason(o.reason)) return op as OutboxOp;
+  if (o.op === "requeue" && isCount(o.atMs) && (o.seqs === "all" || (Array.isArray(o.seqs) && o.seqs.every(isCount)))) return op as OutboxOp;
+  throw new BinaryDecodeError("outbox op is none of a well-formed accept, forwarded, dead-letter or requeue");
+}
+
+function isReason(value: unknown): boolean {
+  const r = value as { status?: unknown; message?: unknown } | null;
+  return typeof r === "object" && r !== null && typeof r.status === "number" && Number.isSafeInteger(r.status) && r.status >= 0 && typeof r.message === "string";
 }
 
 function parseJson(text: string, what: string): unknown {

@@ -11,7 +11,7 @@
  */
 import { assert } from "../assert.ts";
 import { configStateLimits, outboxLimits } from "../constants.ts";
-import type { ConfigModel } from "../config/model/types.ts";
+import type { ConfigModel, HaPackage } from "../config/model/types.ts";
 import { parseModel } from "../config/model/parse-model.ts";
 import { resolveTemplate, validateDeployment } from "../config/model/resolve.ts";
 import type { SqlStatement } from "../storage/sql-writer.ts";
@@ -135,6 +135,18 @@ export class ConfigState {
       deployedBudgets.set(current, budgets);
     }
     return budgets;
+  }
+
+  /**
+   * The package as the latest kept deployment that activated it defines it (the current one first),
+   * or null: how a package removed while it still holds undelivered events keeps its target.
+   */
+  lastDeployedPackage(name: string): HaPackage | null {
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const deployment = this.history[i]!;
+      if (deployment.packages.includes(name)) return deployment.model.packages.find((p) => p.name === name) ?? null;
+    }
+    return null;
   }
 
   get current(): Deployment | null {

@@ -16,9 +16,17 @@
  * events are they copied into event rows, in the same transaction that may delete the entry. (Writing
  * every backlog event as a row at each flush cost a third of the batched ingest rate while the
  * forwarder lagged: 38k against 55k events/s with those rows switched off.)
+ *
+ * Dead letters: an event the target refused on its own (the forwarder isolates it by halving the
+ * refused batch) would block every later event of its package. The holder moves it out with a
+ * `dead-letter` op: only under the current epoch, only the first undelivered event, so the cursor
+ * steps over it as if delivered and the event, with the target's answer, waits in the package's dead
+ * letters (bounded: the oldest go first, counted in `deadLettersDropped`) until an operator requeues
+ * it. A `requeue` op puts dead letters back at the end of the outbox as new events (new seqs and
+ * ids), all or nothing, within the package's budget like any accept.
  */
-import { assert } from "../assert.ts";
-import { outboxLimits } from "../constants.ts";
+import { assert, unreachable } from "../assert.ts";
+import { deadLetterLimits, outboxLimits } from "../constants.ts";
 import type { OprEvent } from "../connector/events/event-record.ts";
 import { decodeOprEvent, encodeOprEvent } from "../connector/events/event-codec.ts";
 import { ByteReader, ByteWriter } from "./binary.ts";
@@ -40,10 +48,40 @@ interface StoredEntry {
   readonly seq: number;
   readonly id: string;
   readonly acceptedAtMs: number;
-  readonly bytes: Uint8Array;
-  /** The log entry that carried it and its position there; 0 when it came from an event row or a snapshot. */
+  /** Set once more right after an accept: from a view into the entry to the outbox's own copy. */
+  bytes: Uint8Array;
+  /** The log entry that carried it and its position there; 0 when it came from an event row, a snapshot or a requeue (stored as a row). */
   readonly index: number;
   readonly position: number;
+}
+
+/** Why the target refused an event: its status (HTTP) and the reason it gave, an excerpt of its answer. */
+export interface DeadLetterReason {
+  readonly status: number;
+  readonly message: string;
+}
+
+/** A dead letter as the API shows it. */
+export interface DeadLetterEntry {
+  readonly seq: number;
+  readonly id: string;
+  readonly acceptedAtMs: number;
+  readonly event: OprEvent;
+  readonly reason: DeadLetterReason;
+  /** The log index of the move, and the holder's clock when it proposed it. */
+  readonly index: number;
+  readonly atMs: number;
+}
+
+/** As held: the event in its binary form, like an outbox entry. */
+interface StoredDeadLetter {
+  readonly seq: number;
+  readonly id: string;
+  readonly acceptedAtMs: number;
+  readonly bytes: Uint8Array;
+  readonly reason: DeadLetterReason;
+  readonly index: number;
+  readonly atMs: number;
 }
 
 /** Undelivered events persisted as a pointer into their log entry: positions [position, position + count) hold seqs [firstSeq, ...). */
@@ -83,11 +121,17 @@ export type OutboxOp =
     }
   /** The binary form (command kind 8): many requests in one entry. */
   | { readonly op: "accept-batch"; readonly batch: AcceptBatch }
-  | { readonly op: "forwarded"; readonly package: string; readonly epoch: number; readonly through: number };
+  | { readonly op: "forwarded"; readonly package: string; readonly epoch: number; readonly through: number }
+  /** The holder moves the first undelivered event (seq = cursor + 1), refused by the target on its own, to the dead letters. */
+  | { readonly op: "dead-letter"; readonly package: string; readonly epoch: number; readonly seq: number; readonly atMs: number; readonly reason: DeadLetterReason }
+  /** Dead letters (by seq, or all) back into the outbox as new events. */
+  | { readonly op: "requeue"; readonly package: string; readonly atMs: number; readonly seqs: readonly number[] | "all" };
 
 export type SegmentResult = { readonly ok: true; readonly ids: readonly string[]; readonly duplicates: number } | { readonly ok: false; readonly error: string };
 export type BatchResult = { readonly ok: true; readonly segments: readonly SegmentResult[] } | { readonly ok: false; readonly error: string };
-export type OutboxResult = SegmentResult | BatchResult;
+/** Each requeued dead letter (`from`, its old seq) with its new seq and id, in seq order. */
+export type RequeueResult = { readonly ok: true; readonly requeued: ReadonlyArray<{ readonly from: number; readonly seq: number; readonly id: string }> } | { readonly ok: false; readonly error: string };
+export type OutboxResult = SegmentResult | BatchResult | RequeueResult;
 
 export interface OutboxContext {
   readonly holders: ReadonlyMap<string, PackageAssignment>;
@@ -109,6 +153,20 @@ interface PackageOutbox {
   /** Stored bytes of `entries`: what the package's disk budget counts. */
   bytes: number;
   dirty: boolean;
+  /** In seq order (each was the first undelivered event when it moved); at most deadLettersPerPackageMax, and deadLetterBytesMax but for the newest. */
+  deadLetters: StoredDeadLetter[];
+  /** Stored event bytes of `deadLetters`. */
+  deadLetterBytes: number;
+  /** Dead letters dropped past the bound, oldest first, since the package's first event. */
+  deadLettersDropped: number;
+  /** Dead letters added since the last flush (rows to insert), by seq. */
+  readonly deadUnwritten: Map<number, StoredDeadLetter>;
+  /** Seqs of written dead letters that left (requeued or dropped): rows to delete. */
+  deadRemoved: number[];
+}
+
+function emptyBox(nextSeq: number, cursor: number, deadLettersDropped: number): PackageOutbox {
+  return { nextSeq, cursor, entries: [], unwritten: [], runs: [], bytes: 0, dirty: false, deadLetters: [], deadLetterBytes: 0, deadLettersDropped, deadUnwritten: new Map(), deadRemoved: [] };
 }
 
 const insertEntries: MultiRowShape = { head: "INSERT INTO outbox_events (package, seq, document) VALUES", columns: 3, tail: "" };
@@ -118,20 +176,49 @@ const deleteRun = "DELETE FROM outbox_runs WHERE package = ? AND first_seq = ?";
 const deleteThrough = "DELETE FROM outbox_events WHERE package = ? AND seq <= ?";
 const insertKey = "INSERT INTO outbox_keys (ord, key, ids) VALUES (?, ?, ?)";
 const deleteKeysBefore = "DELETE FROM outbox_keys WHERE ord < ?";
-const upsertPackage = "INSERT INTO outbox_packages (package, next_seq, cursor) VALUES (?, ?, ?) ON CONFLICT(package) DO UPDATE SET next_seq = excluded.next_seq, cursor = excluded.cursor";
+const upsertPackage =
+  "INSERT INTO outbox_packages (package, next_seq, cursor, dead_letters_dropped) VALUES (?, ?, ?, ?) ON CONFLICT(package) DO UPDATE SET next_seq = excluded.next_seq, cursor = excluded.cursor, dead_letters_dropped = excluded.dead_letters_dropped";
+const insertDeadLetters: MultiRowShape = { head: "INSERT INTO outbox_dead_letters (package, seq, id, accepted_at_ms, event, status, reason, log_index, at_ms) VALUES", columns: 9, tail: "" };
+/** Row values (SQLite 3.15+): the pairs to delete, many per statement. */
+const deleteDeadLetters: MultiRowShape = { head: "DELETE FROM outbox_dead_letters WHERE (package, seq) IN (VALUES", columns: 2, tail: ")" };
 
 /** The durable form: table rows, and the same in snapshots. A row's document is binary (`storedRow`), or JSON from earlier builds. */
 export interface OutboxRows {
-  readonly packages: ReadonlyArray<{ readonly name: string; readonly nextSeq: number; readonly cursor: number }>;
+  /** `deadLettersDropped` is absent in tables and snapshots of earlier builds (0). */
+  readonly packages: ReadonlyArray<{ readonly name: string; readonly nextSeq: number; readonly cursor: number; readonly deadLettersDropped?: number }>;
   readonly entries: ReadonlyArray<{ readonly name: string; readonly document: Uint8Array | string }>;
   readonly keys: ReadonlyArray<{ readonly ord: number; readonly key: string; readonly ids: string }>;
   /** Runs (tables only; snapshots carry every event as a row). */
   readonly runs?: ReadonlyArray<{ readonly name: string; readonly firstSeq: number; readonly count: number; readonly index: number; readonly position: number }>;
+  /** Absent in tables and snapshots of earlier builds. */
+  readonly deadLetters?: readonly DeadLetterRow[];
+}
+
+export interface DeadLetterRow {
+  readonly name: string;
+  readonly seq: number;
+  readonly id: string;
+  readonly acceptedAtMs: number;
+  readonly event: Uint8Array;
+  readonly status: number;
+  readonly reason: string;
+  readonly index: number;
+  readonly atMs: number;
 }
 
 export class Outbox {
-  /** Tests shrink the budget; production uses outboxLimits. */
-  constructor(private readonly eventsPerPackageMax: number = outboxLimits.eventsPerPackageMax) {}
+  private readonly deadLettersPerPackageMax: number;
+  private readonly deadLetterBytesMax: number;
+
+  /** Tests shrink the budgets; production uses outboxLimits and deadLetterLimits. */
+  constructor(
+    private readonly eventsPerPackageMax: number = outboxLimits.eventsPerPackageMax,
+    bounds: { readonly deadLettersPerPackageMax?: number; readonly deadLetterBytesMax?: number } = {},
+  ) {
+    this.deadLettersPerPackageMax = bounds.deadLettersPerPackageMax ?? deadLetterLimits.perPackageMax;
+    this.deadLetterBytesMax = bounds.deadLetterBytesMax ?? deadLetterLimits.bytesPerPackageMax;
+    assert(this.deadLettersPerPackageMax >= 1 && this.deadLetterBytesMax >= 1, "a package keeps at least one dead letter");
+  }
 
   private readonly packages = new Map<string, PackageOutbox>();
   /** Dedup window: key → the ids it was given, oldest first (bounded by outboxLimits.dedupKeysMax). */
@@ -144,18 +231,34 @@ export class Outbox {
 
   /** `deployed`: the packages of the current deployment (events for any other would never be forwarded). */
   apply(op: OutboxOp, index: number, context: OutboxContext): OutboxResult {
-    let result: OutboxResult;
-    if (op.op === "forwarded") result = this.forwarded(op, context.holders);
-    else {
-      const batch = op.op === "accept-batch" ? op.batch : { package: op.package, atMs: op.atMs, segments: [{ requestKey: op.requestKey, eventKeys: op.eventKeys, events: op.events.map(encodeOprEvent) }] };
-      const budgetBytes = context.budgetBytes?.get(batch.package) ?? outboxLimits.bytesPerPackageDefault;
-      const accepted: BatchResult = context.deployed.has(batch.package) ? this.acceptBatch(batch, index, budgetBytes) : { ok: false, error: `package ${batch.package} is not deployed (any more); nothing was accepted` };
-      // The one-request form answers with its one segment, as it always did.
-      result = op.op === "accept" && accepted.ok ? accepted.segments[0]! : accepted;
-    }
+    const result = this.applyOp(op, index, context);
     this.results.set(index, result);
     if (this.results.size > outboxLimits.resultsKept) this.results.delete(this.results.keys().next().value!);
     return result;
+  }
+
+  private applyOp(op: OutboxOp, index: number, context: OutboxContext): OutboxResult {
+    switch (op.op) {
+      case "forwarded":
+        return this.forwarded(op, context.holders);
+      case "dead-letter":
+        return this.deadLetter(op, index, context.holders);
+      case "requeue":
+        return this.requeue(op, index, context);
+      case "accept":
+      case "accept-batch": {
+        const batch = op.op === "accept-batch" ? op.batch : { package: op.package, atMs: op.atMs, segments: [{ requestKey: op.requestKey, eventKeys: op.eventKeys, events: op.events.map(encodeOprEvent) }] };
+        const accepted: BatchResult = context.deployed.has(batch.package) ? this.acceptBatch(batch, index, this.budgetOf(batch.package, context)) : { ok: false, error: `package ${batch.package} is not deployed (any more); nothing was accepted` };
+        // The one-request form answers with its one segment, as it always did.
+        return op.op === "accept" && accepted.ok ? accepted.segments[0]! : accepted;
+      }
+      default:
+        return unreachable(op);
+    }
+  }
+
+  private budgetOf(name: string, context: OutboxContext): number {
+    return context.budgetBytes?.get(name) ?? outboxLimits.bytesPerPackageDefault;
   }
 
   /** What the entry at `index` produced, for the proposer once it has applied it; read once. */
@@ -173,15 +276,20 @@ export class Outbox {
   private acceptBatch(batch: AcceptBatch, index: number, budgetBytes: number): BatchResult {
     if (batch.segments.length === 0) return { ok: false, error: "malformed accept: no requests" };
     const box = this.box(batch.package);
-    // The events may be views into a transport frame that must not stay pinned: one copy per entry
-    // (one allocation, not one per event: per-event buffers showed as GC work under a backlog).
-    const owned = ownedCopies(batch.segments.flatMap((segment) => segment.events));
+    const storedBefore = box.entries.length;
     let position = 0;
     const segments = batch.segments.map((segment) => {
-      const result = this.acceptSegment(box, batch, { ...segment, events: owned.slice(position, position + segment.events.length) }, { index, position, budgetBytes });
+      const result = this.acceptSegment(box, batch, segment, { index, position, budgetBytes });
       position += segment.events.length;
       return result;
     });
+    // The stored events are views into the entry, which may sit in a transport frame that must not
+    // stay pinned: they get one buffer of their own per entry (not one per event: per-event buffers
+    // showed as GC work under a backlog), holding only what was stored (not duplicates or refused
+    // requests, which the budget does not count).
+    const stored = box.entries.slice(storedBefore);
+    const owned = ownedCopies(stored.map((entry) => entry.bytes));
+    stored.forEach((entry, i) => (entry.bytes = owned[i]!));
     return { ok: true, segments };
   }
 
@@ -199,9 +307,8 @@ export class Outbox {
       fresh++;
       freshBytes += events[i]!.length;
     }
-    if (box.entries.length + fresh > this.eventsPerPackageMax || box.bytes + freshBytes > at.budgetBytes) {
-      return { ok: false, error: `outbox full: package ${batch.package} holds ${box.entries.length} undelivered events, ${box.bytes} bytes (budget ${this.eventsPerPackageMax} events, ${at.budgetBytes} bytes); nothing was accepted` };
-    }
+    const full = this.overBudget(batch.package, box, { events: fresh, bytes: freshBytes, budgetBytes: at.budgetBytes });
+    if (full !== null) return { ok: false, error: `${full}; nothing was accepted` };
     const ids: string[] = [];
     let duplicates = 0;
     for (let i = 0; i < events.length; i++) {
@@ -241,6 +348,95 @@ export class Outbox {
     return { ok: true, ids: [], duplicates: 0 };
   }
 
+  /** Why `more` does not fit the package's budget, or null. */
+  private overBudget(name: string, box: PackageOutbox, more: { readonly events: number; readonly bytes: number; readonly budgetBytes: number }): string | null {
+    if (box.entries.length + more.events <= this.eventsPerPackageMax && box.bytes + more.bytes <= more.budgetBytes) return null;
+    return `outbox full: package ${name} holds ${box.entries.length} undelivered events, ${box.bytes} bytes (budget ${this.eventsPerPackageMax} events, ${more.budgetBytes} bytes)`;
+  }
+
+  /**
+   * The holder, under its current epoch, moves the first undelivered event (the only one it may
+   * judge: everything before it is delivered) to the dead letters; the cursor steps over it.
+   */
+  private deadLetter(op: Extract<OutboxOp, { op: "dead-letter" }>, index: number, holders: ReadonlyMap<string, PackageAssignment>): OutboxResult {
+    const holder = holders.get(op.package);
+    if (holder === undefined || holder.epoch !== op.epoch) return { ok: false, error: `stale epoch ${op.epoch} for package ${op.package} (current ${holder?.epoch ?? "none"})` };
+    const box = this.packages.get(op.package);
+    const head = box?.entries[0];
+    if (box === undefined || head === undefined || head.seq !== op.seq) {
+      return { ok: false, error: `seq ${op.seq} is not the first undelivered event of package ${op.package} (cursor ${box?.cursor ?? 0}); nothing was moved` };
+    }
+    if (op.reason.message.length > deadLetterLimits.reasonCharsMax) return { ok: false, error: `dead-letter reason exceeds ${deadLetterLimits.reasonCharsMax} characters; nothing was moved` };
+    assert(head.seq === box.cursor + 1, "undelivered events follow the cursor without a gap");
+    box.entries.shift();
+    box.bytes -= head.bytes.length;
+    assert(box.bytes >= 0, "a package's stored bytes never go negative");
+    box.cursor = head.seq;
+    // A copy: the event may be a view into its accept entry's buffer, which a dead letter must not pin.
+    this.addDeadLetter(box, { seq: head.seq, id: head.id, acceptedAtMs: head.acceptedAtMs, bytes: head.bytes.slice(), reason: { status: op.reason.status, message: op.reason.message }, index, atMs: op.atMs });
+    box.dirty = true;
+    return { ok: true, ids: [head.id], duplicates: 0 };
+  }
+
+  /** Appends in seq order; past either bound the oldest leave, counted (the newest always stays). */
+  private addDeadLetter(box: PackageOutbox, letter: StoredDeadLetter): void {
+    assert((box.deadLetters.at(-1)?.seq ?? 0) < letter.seq, "dead letters are kept in seq order");
+    box.deadLetters.push(letter);
+    box.deadLetterBytes += letter.bytes.length;
+    box.deadUnwritten.set(letter.seq, letter);
+    while (box.deadLetters.length > this.deadLettersPerPackageMax || (box.deadLetters.length > 1 && box.deadLetterBytes > this.deadLetterBytesMax)) {
+      const oldest = box.deadLetters.shift()!;
+      box.deadLetterBytes -= oldest.bytes.length;
+      this.forgetDeadLetter(box, oldest.seq);
+      box.deadLettersDropped++;
+    }
+    assert(box.deadLetterBytes >= 0, "dead letter bytes never go negative");
+  }
+
+  private forgetDeadLetter(box: PackageOutbox, seq: number): void {
+    if (!box.deadUnwritten.delete(seq)) box.deadRemoved.push(seq);
+  }
+
+  /**
+   * Dead letters back into the outbox, in seq order, as new events at its end: new seqs, and ids
+   * `<log index>.<position in the requeue>`. All or nothing: every named seq must be a dead letter
+   * and all must fit the package's budget. Stored as rows (the op carries seqs, not the events).
+   */
+  private requeue(op: Extract<OutboxOp, { op: "requeue" }>, index: number, context: OutboxContext): RequeueResult {
+    if (!context.deployed.has(op.package)) return { ok: false, error: `package ${op.package} is not deployed (any more); nothing was requeued` };
+    const box = this.packages.get(op.package);
+    const letters = box?.deadLetters ?? [];
+    let chosen: StoredDeadLetter[];
+    if (op.seqs === "all") chosen = letters;
+    else {
+      const wanted = new Set(op.seqs);
+      if (wanted.size !== op.seqs.length) return { ok: false, error: "seqs: a seq appears more than once; nothing was requeued" };
+      chosen = letters.filter((d) => wanted.has(d.seq));
+      if (chosen.length !== wanted.size) {
+        const known = new Set(chosen.map((d) => d.seq));
+        const missing = op.seqs.filter((seq) => !known.has(seq));
+        return { ok: false, error: `seqs ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? ` and ${missing.length - 10} more` : ""} are not dead letters of package ${op.package} (requeued or dropped before?); nothing was requeued` };
+      }
+    }
+    if (box === undefined || chosen.length === 0) return { ok: true, requeued: [] };
+    const full = this.overBudget(op.package, box, { events: chosen.length, bytes: chosen.reduce((sum, d) => sum + d.bytes.length, 0), budgetBytes: this.budgetOf(op.package, context) });
+    if (full !== null) return { ok: false, error: `${full}; nothing was requeued` };
+    const leaving = new Set(chosen.map((d) => d.seq));
+    box.deadLetters = letters.filter((d) => !leaving.has(d.seq));
+    for (const letter of chosen) box.deadLetterBytes -= letter.bytes.length;
+    assert(box.deadLetterBytes >= 0, "dead letter bytes never go negative");
+    const requeued = chosen.map((letter, position) => {
+      this.forgetDeadLetter(box, letter.seq);
+      const entry: StoredEntry = { seq: box.nextSeq++, id: `${index}.${position}`, acceptedAtMs: op.atMs, bytes: letter.bytes, index: 0, position: 0 };
+      box.entries.push(entry);
+      box.bytes += entry.bytes.length;
+      box.unwritten.push(entry);
+      return { from: letter.seq, seq: entry.seq, id: entry.id };
+    });
+    box.dirty = true;
+    return { ok: true, requeued };
+  }
+
   /** Keys only ever enter once, in log order; the oldest leaves first. */
   private remember(key: string, ids: readonly string[]): void {
     assert(!this.seen.has(key), "a dedup key is remembered once");
@@ -253,11 +449,10 @@ export class Outbox {
 
   private box(name: string): PackageOutbox {
     let box = this.packages.get(name);
-    if (box === undefined) this.packages.set(name, (box = { nextSeq: 1, cursor: 0, entries: [], unwritten: [], runs: [], bytes: 0, dirty: false }));
+    if (box === undefined) this.packages.set(name, (box = emptyBox(1, 0, 0)));
     return box;
   }
 
-  /** Undelivered events of a package after `afterSeq`, at most `max`, in order. */
   /**
    * Undelivered events of a package after `afterSeq`, in order: at most `max`, and at most about
    * `bytesMax` of stored event bytes (the first event always comes, however large, so a batch
@@ -285,6 +480,35 @@ export class Outbox {
 
   status(): Array<{ package: string; backlog: number; backlogBytes: number; cursor: number; oldestAcceptedAtMs: number | null }> {
     return [...this.packages].map(([name, box]) => ({ package: name, backlog: box.entries.length, backlogBytes: box.bytes, cursor: box.cursor, oldestAcceptedAtMs: box.entries[0]?.acceptedAtMs ?? null }));
+  }
+
+  /** Per package: dead letters held, dropped past the bound, and the latest one's reason. */
+  deadLetterStatus(): Array<{ package: string; deadLetters: number; deadLetterBytes: number; deadLettersDropped: number; lastDeadLetter: { seq: number; reason: DeadLetterReason; atMs: number } | null }> {
+    return [...this.packages].map(([name, box]) => {
+      const last = box.deadLetters.at(-1);
+      const lastDeadLetter = last === undefined ? null : { seq: last.seq, reason: last.reason, atMs: last.atMs };
+      return { package: name, deadLetters: box.deadLetters.length, deadLetterBytes: box.deadLetterBytes, deadLettersDropped: box.deadLettersDropped, lastDeadLetter };
+    });
+  }
+
+  /** Whether the package has ever had an event (or a restored row): its outbox and dead letters exist. */
+  has(name: string): boolean {
+    return this.packages.has(name);
+  }
+
+  /** A package's dead letters after `afterSeq`, at most `max`, in seq order. */
+  deadLetters(name: string, afterSeq: number, max: number): DeadLetterEntry[] {
+    assert(max >= 1, "a page holds at least one dead letter");
+    const letters = this.packages.get(name)?.deadLetters ?? [];
+    // Binary search for the first seq after `afterSeq` (the list is in seq order).
+    let low = 0;
+    let high = letters.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (letters[middle]!.seq <= afterSeq) low = middle + 1;
+      else high = middle;
+    }
+    return letters.slice(low, low + max).map((d) => ({ seq: d.seq, id: d.id, acceptedAtMs: d.acceptedAtMs, event: decodeOprEvent(d.bytes), reason: d.reason, index: d.index, atMs: d.atMs }));
   }
 
   get unflushed(): boolean {
@@ -317,7 +541,8 @@ export class Outbox {
       multiRow(insertRuns, runs.flatMap((r) => [name, r.firstSeq, r.count, r.index, r.position]), out);
       box.runs.push(...runs);
       while (box.runs.length > 0 && box.runs[0]!.firstSeq + box.runs[0]!.count - 1 <= box.cursor) box.runs.shift();
-      out.push({ sql: deleteThrough, args: [name, box.cursor] }, { sql: deleteRunsThrough, args: [name, box.cursor] }, { sql: upsertPackage, args: [name, box.nextSeq, box.cursor] });
+      out.push({ sql: deleteThrough, args: [name, box.cursor] }, { sql: deleteRunsThrough, args: [name, box.cursor] }, { sql: upsertPackage, args: [name, box.nextSeq, box.cursor, box.deadLettersDropped] });
+      this.flushDeadLetters(name, box, out);
       box.unwritten = [];
       box.dirty = false;
     }
@@ -327,6 +552,16 @@ export class Outbox {
     out.push({ sql: deleteKeysBefore, args: [oldest] });
     this.keysUnwritten = [];
     this.keysDirty = false;
+  }
+
+  /** New dead letters become rows; those that left (requeued, dropped) lose theirs. A seq never comes back, so the order does not matter. */
+  private flushDeadLetters(name: string, box: PackageOutbox, out: SqlStatement[]): void {
+    const rows: SqlValue[] = [];
+    for (const d of box.deadUnwritten.values()) rows.push(name, d.seq, d.id, d.acceptedAtMs, d.bytes, d.reason.status, d.reason.message, d.index, d.atMs);
+    multiRow(insertDeadLetters, rows, out);
+    multiRow(deleteDeadLetters, box.deadRemoved.flatMap((seq) => [name, seq]), out);
+    box.deadUnwritten.clear();
+    box.deadRemoved = [];
   }
 
   /** Runs whose log entry the compaction point has passed become event rows (seq order is log order: a prefix). */
@@ -357,7 +592,7 @@ export class Outbox {
     this.keysDirty = false;
     for (const k of [...rows.keys].sort((a, b) => a.ord - b.ord)) this.seen.set(k.key, { ord: k.ord, ids: JSON.parse(k.ids) as string[] });
     this.nextOrd = (rows.keys.reduce((max, k) => Math.max(max, k.ord), 0) || 0) + 1;
-    for (const p of rows.packages) this.packages.set(p.name, { nextSeq: p.nextSeq, cursor: p.cursor, entries: [], unwritten: [], runs: [], bytes: 0, dirty: false });
+    for (const p of rows.packages) this.packages.set(p.name, emptyBox(p.nextSeq, p.cursor, p.deadLettersDropped ?? 0));
     const add = (name: string, entry: StoredEntry) => {
       const box = this.box(name);
       if (entry.seq <= box.cursor) return; // a run may end in delivered events
@@ -383,13 +618,28 @@ export class Outbox {
       box.entries.sort((a, b) => a.seq - b.seq);
       for (let i = 1; i < box.entries.length; i++) assert(box.entries[i - 1]!.seq < box.entries[i]!.seq, "an outbox event is stored once, as a row or in a run");
     }
+    this.loadDeadLetters(rows.deadLetters ?? []);
+  }
+
+  /** Not trimmed to the bound here (a node that did not restart trims at the next move, alike). */
+  private loadDeadLetters(rows: readonly DeadLetterRow[]): void {
+    for (const row of [...rows].sort((a, b) => a.seq - b.seq)) {
+      const box = this.box(row.name);
+      assert(row.seq <= box.cursor, `dead letter ${row.name}/${row.seq} is past the cursor ${box.cursor}`);
+      assert((box.deadLetters.at(-1)?.seq ?? 0) < row.seq, `dead letter ${row.name}/${row.seq} is stored once`);
+      box.deadLetters.push({ seq: row.seq, id: row.id, acceptedAtMs: row.acceptedAtMs, bytes: row.event.slice(), reason: { status: row.status, message: row.reason }, index: row.index, atMs: row.atMs });
+      box.deadLetterBytes += row.event.length;
+    }
   }
 
   toRows(): OutboxRows {
     return {
       keys: [...this.seen].map(([key, { ord, ids }]) => ({ ord, key, ids: JSON.stringify(ids) })),
-      packages: [...this.packages].map(([name, box]) => ({ name, nextSeq: box.nextSeq, cursor: box.cursor })),
+      packages: [...this.packages].map(([name, box]) => ({ name, nextSeq: box.nextSeq, cursor: box.cursor, deadLettersDropped: box.deadLettersDropped })),
       entries: [...this.packages].flatMap(([name, box]) => box.entries.map((entry) => ({ name, document: storedRow(entry) }))),
+      deadLetters: [...this.packages].flatMap(([name, box]) =>
+        box.deadLetters.map((d) => ({ name, seq: d.seq, id: d.id, acceptedAtMs: d.acceptedAtMs, event: d.bytes, status: d.reason.status, reason: d.reason.message, index: d.index, atMs: d.atMs })),
+      ),
     };
   }
 
@@ -400,6 +650,9 @@ export class Outbox {
     for (const box of this.packages.values()) {
       box.unwritten = [...box.entries];
       box.runs = [];
+      box.deadUnwritten.clear();
+      for (const d of box.deadLetters) box.deadUnwritten.set(d.seq, d);
+      box.deadRemoved = [];
       box.dirty = true;
     }
   }
@@ -423,7 +676,7 @@ function ownedCopies(views: readonly Uint8Array[]): Uint8Array[] {
 /** The events of an accept entry, by position across its requests (binary, or the JSON form of earlier builds). */
 function acceptedEvents(data: Uint8Array): { atMs: number; events: Uint8Array[] } {
   const command = decodeCommand(data);
-  assert(command.kind === "outbox" && command.op.op !== "forwarded", "an outbox run points at an accept entry");
+  assert(command.kind === "outbox" && (command.op.op === "accept" || command.op.op === "accept-batch"), "an outbox run points at an accept entry");
   const op = command.op;
   if (op.op === "accept") return { atMs: op.atMs, events: op.events.map(encodeOprEvent) };
   return { atMs: op.batch.atMs, events: op.batch.segments.flatMap((segment) => [...segment.events]) };

@@ -15,7 +15,7 @@ import { decodeCommand, type Command } from "./command-codec.ts";
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 import { KvTable, type KvFlushLimits, type KvRecord, type KvRow } from "./kv-table.ts";
 import { ConfigState, type ConfigRows } from "./config-state.ts";
-import { Outbox, type OutboxRows } from "./outbox.ts";
+import { Outbox, type DeadLetterRow, type OutboxRows } from "./outbox.ts";
 import { CorruptLogError, entryChecksum, entryTypeCode } from "../storage/raft-log-store.ts";
 import { storageLimits } from "../constants.ts";
 
@@ -26,8 +26,8 @@ export interface ApplyOutcome {
   readonly results: readonly ApplyResult[];
 }
 
-/** 2 adds the configuration rows, 3 the outbox (JSON), 4 the outbox in binary; older images are still read. */
-const snapshotVersion = 4;
+/** 2 adds the configuration rows, 3 the outbox (JSON), 4 the outbox in binary, 5 its dead letters; older images are still read. */
+const snapshotVersion = 5;
 
 /** How much log upkeep each flush does (kv-table.ts); tests shrink them to reach every path. */
 export type KvUpkeep = Omit<KvFlushLimits, "compactedThrough">;
@@ -69,14 +69,26 @@ export class ReplicatedState {
     const part = (name: string) => (parts.rows.find((r) => r["part"] === name)?.["document"] as string | undefined) ?? null;
     const deployments = await client.execute("SELECT document FROM config_deployments ORDER BY version");
     this.config.load({ draft: part("draft"), runtime: part("runtime"), deployments: deployments.rows.map((r) => String(r["document"])) });
-    const outboxPackages = await client.execute("SELECT package, next_seq, cursor FROM outbox_packages");
+    const outboxPackages = await client.execute("SELECT package, next_seq, cursor, dead_letters_dropped FROM outbox_packages");
     const outboxEntries = await client.execute("SELECT package, document FROM outbox_events ORDER BY package, seq");
     const outboxKeys = await client.execute("SELECT ord, key, ids FROM outbox_keys ORDER BY ord");
+    const deadLetters = await client.execute("SELECT package, seq, id, accepted_at_ms, event, status, reason, log_index, at_ms FROM outbox_dead_letters ORDER BY package, seq");
     this.outbox.load({
-      packages: outboxPackages.rows.map((r) => ({ name: String(r["package"]), nextSeq: Number(r["next_seq"]), cursor: Number(r["cursor"]) })),
+      packages: outboxPackages.rows.map((r) => ({ name: String(r["package"]), nextSeq: Number(r["next_seq"]), cursor: Number(r["cursor"]), deadLettersDropped: Number(r["dead_letters_dropped"]) })),
       entries: outboxEntries.rows.map((r) => ({ name: String(r["package"]), document: rowDocument(r["document"]) })),
       keys: outboxKeys.rows.map((r) => ({ ord: Number(r["ord"]), key: String(r["key"]), ids: String(r["ids"]) })),
       runs,
+      deadLetters: deadLetters.rows.map((r): DeadLetterRow => ({
+        name: String(r["package"]),
+        seq: Number(r["seq"]),
+        id: String(r["id"]),
+        acceptedAtMs: Number(r["accepted_at_ms"]),
+        event: new Uint8Array(r["event"] as ArrayBuffer),
+        status: Number(r["status"]),
+        reason: String(r["reason"]),
+        index: Number(r["log_index"]),
+        atMs: Number(r["at_ms"]),
+      })),
     }, (index) => runEntries.get(index));
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
@@ -257,7 +269,7 @@ export class ReplicatedState {
       const deployments = Array.from({ length: reader.u32("config deployments") }, () => reader.text("config deployment"));
       config = { draft: draft === "" ? null : draft, runtime: runtime === "" ? null : runtime, deployments };
     }
-    const outbox: OutboxRows = version >= 4 ? readOutboxRows(reader) : version === 3 ? (JSON.parse(reader.text("outbox")) as OutboxRows) : { packages: [], entries: [], keys: [] };
+    const outbox: OutboxRows = version >= 4 ? readOutboxRows(reader, version) : version === 3 ? (JSON.parse(reader.text("outbox")) as OutboxRows) : { packages: [], entries: [], keys: [] };
     reader.end("snapshot");
     // The caller deletes every log entry in the same transaction: all values go into kv rows.
     const statements: SqlStatement[] = [];
@@ -271,7 +283,7 @@ export class ReplicatedState {
     this.config.flush(statements);
     this.outbox.load(outbox);
     this.outbox.markAllDirty();
-    statements.push(...["outbox_packages", "outbox_events", "outbox_runs", "outbox_keys"].map((table) => ({ sql: `DELETE FROM ${table}`, args: [] })));
+    statements.push(...["outbox_packages", "outbox_events", "outbox_runs", "outbox_keys", "outbox_dead_letters"].map((table) => ({ sql: `DELETE FROM ${table}`, args: [] })));
     // Every log entry goes with this restore: all events become rows.
     this.outbox.flush(statements, index);
     this.flushedIndex = index;
@@ -292,6 +304,7 @@ const defaultUpkeep: KvUpkeep = {
 
 const memberInsert = "INSERT INTO members (node_id, address, mod_index) VALUES (?, ?, ?)";
 
+/** Version 4's layout, then (5) each package's dropped count, in the same order, and the dead letters. */
 function writeOutboxRows(out: ByteWriter, rows: OutboxRows): void {
   out.u32(rows.packages.length);
   for (const p of rows.packages) out.text(p.name).f64(p.nextSeq).f64(p.cursor);
@@ -302,13 +315,30 @@ function writeOutboxRows(out: ByteWriter, rows: OutboxRows): void {
     assert(typeof e.document !== "string", "the outbox's own rows are binary");
     out.text(e.name).bytes(e.document);
   }
+  for (const p of rows.packages) out.f64(p.deadLettersDropped ?? 0);
+  const deadLetters = rows.deadLetters ?? [];
+  out.u32(deadLetters.length);
+  for (const d of deadLetters) out.text(d.name).f64(d.seq).text(d.id).f64(d.acceptedAtMs).bytes(d.event).f64(d.status).text(d.reason).f64(d.index).f64(d.atMs);
 }
 
-function readOutboxRows(reader: ByteReader): OutboxRows {
+function readOutboxRows(reader: ByteReader, version: number): OutboxRows {
   const packages = Array.from({ length: reader.u32("outbox packages") }, () => ({ name: reader.text("outbox package"), nextSeq: reader.f64("next seq"), cursor: reader.f64("cursor") }));
   const keys = Array.from({ length: reader.u32("outbox keys") }, () => ({ ord: reader.f64("key ord"), key: reader.text("key"), ids: reader.text("key ids") }));
   const entries = Array.from({ length: reader.u32("outbox entries") }, () => ({ name: reader.text("outbox package"), document: reader.bytes("outbox row") }));
-  return { packages, keys, entries };
+  if (version < 5) return { packages, keys, entries };
+  const withDropped = packages.map((p) => ({ ...p, deadLettersDropped: reader.f64("dead letters dropped") }));
+  const deadLetters = Array.from({ length: reader.u32("dead letters") }, (): DeadLetterRow => ({
+    name: reader.text("dead letter package"),
+    seq: reader.f64("dead letter seq"),
+    id: reader.text("dead letter id"),
+    acceptedAtMs: reader.f64("dead letter accepted at"),
+    event: reader.bytes("dead letter event"),
+    status: reader.f64("dead letter status"),
+    reason: reader.text("dead letter reason"),
+    index: reader.f64("dead letter index"),
+    atMs: reader.f64("dead letter time"),
+  }));
+  return { packages: withDropped, keys, entries, deadLetters };
 }
 
 /** A BLOB comes back from libSQL as an ArrayBuffer; a TEXT document is an earlier build's JSON. */

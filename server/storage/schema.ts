@@ -112,7 +112,31 @@ export const outboxPackages = sqliteTable("outbox_packages", {
   package: text("package").primaryKey(),
   nextSeq: integer("next_seq").notNull(),
   cursor: integer("cursor").notNull(),
+  /** Dead letters dropped past deadLetterLimits.perPackageMax (oldest first): counted, never silent. */
+  deadLettersDropped: integer("dead_letters_dropped").notNull().default(0),
 });
+
+/**
+ * Events the target refused on their own (server/state/outbox.ts): moved out of the outbox by a
+ * `dead-letter` op at log index `log_index`, kept until requeued or dropped past the per-package bound.
+ * `event` is the event in its binary form (event-codec.ts); `status` and `reason` are the target's
+ * answer (an HTTP status and an excerpt).
+ */
+export const outboxDeadLetters = sqliteTable(
+  "outbox_dead_letters",
+  {
+    package: text("package").notNull(),
+    seq: integer("seq").notNull(),
+    id: text("id").notNull(),
+    acceptedAtMs: integer("accepted_at_ms").notNull(),
+    event: blob("event", { mode: "buffer" }).notNull(),
+    status: integer("status").notNull(),
+    reason: text("reason").notNull(),
+    logIndex: integer("log_index").notNull(),
+    atMs: integer("at_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.package, t.seq] })],
+);
 
 /**
  * Undelivered events, deleted once the package's cursor passes them. The document is binary

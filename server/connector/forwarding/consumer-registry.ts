@@ -170,7 +170,10 @@ export class ConsumerConnection {
  */
 export function locateConsumerEndpoint(state: ReplicatedState, packageName: string): ConsumerLocation {
   const deployment = state.config.current;
-  const pkg = deployment?.packages.includes(packageName) === true ? deployment.model.packages.find((p) => p.name === packageName) : undefined;
+  // A package removed while it still holds undelivered events keeps its holder and its target until
+  // they are forwarded (package-runtime.ts), so its consumers are served as before.
+  const draining = deployment?.packages.includes(packageName) !== true && (state.outbox.status().find((o) => o.package === packageName)?.backlog ?? 0) > 0;
+  const pkg = deployment?.packages.includes(packageName) === true ? deployment.model.packages.find((p) => p.name === packageName) : draining ? (state.config.lastDeployedPackage(packageName) ?? undefined) : undefined;
   if (pkg === undefined) return { kind: "unavailable", reason: `no deployed package '${packageName.slice(0, 64)}'` };
   const type = pkg.forward?.type ?? "omi";
   if (type !== "websocket") return { kind: "unavailable", reason: `package '${packageName}' forwards to ${type}, not to WebSocket consumers` };

@@ -3,8 +3,12 @@
  * of undelivered events through the ForwardTarget interface (OMi, webhook or WebSocket consumer:
  * forward-target.ts), then, for each delivered batch, the cursor moved through Raft under the
  * package's epoch. A crash or failover between the two re-sends at most the batches in flight
- * (receivers see the same ids again); nothing is dropped: a refused batch raises an alarm in status
- * and is retried with backoff, like an unreachable target.
+ * (receivers see the same ids again); nothing is dropped silently. What a refusal calls for is
+ * decided in refusal.ts: a refusal of the batch's content (400, 413, 415, 422) halves the batch
+ * until the refused event stands alone, and that one moves to the package's dead letters through
+ * Raft (under the epoch, like a cursor move), so one poison event does not block the rest; any
+ * other refusal (credentials, URL, a redirect) raises an alarm in status and is retried with
+ * backoff, like an unreachable target.
  *
  * Up to `target.batchesInFlightMax` batches are out at once (1 for HTTP targets, a few for a
  * WebSocket consumer, whose acks arrive while the previous cursor move commits), each starting
@@ -19,10 +23,11 @@ import type { Logger } from "../../log/logger.ts";
 import type { Group } from "../../node/group.ts";
 import type { ReplicatedState } from "../../state/replicated-state.ts";
 import { encodeCommand } from "../../state/command-codec.ts";
-import { forwardingLimits } from "../../constants.ts";
-import { AssertionError, assert } from "../../assert.ts";
+import { deadLetterLimits, forwardingLimits } from "../../constants.ts";
+import { AssertionError, assert, unreachable } from "../../assert.ts";
 import { retryDelayMs } from "./omi-sender.ts";
 import type { ForwardTarget, SendOutcome, TargetStatus } from "./forward-target.ts";
+import { batchEventsAfter, decideBatch, poisonRunMax, refusalBlame } from "./refusal.ts";
 
 export interface ForwarderOptions {
   readonly packageName: string;
@@ -44,6 +49,10 @@ export interface ForwarderStatus {
   readonly lastError: string | null;
   /** A batch the target refused (4xx), or a target this node cannot use: shows here until it goes. */
   readonly alarm: string | null;
+  /** Events per batch now: below the normal size while a refused batch is being bisected. */
+  readonly batchEventsMax: number;
+  /** Events this forwarder moved to the dead letters (the package's total is in the outbox status). */
+  readonly deadLettered: number;
 }
 
 interface InFlight {
@@ -54,7 +63,8 @@ interface InFlight {
   settled: SendOutcome | null;
 }
 
-type Step = "idle" | "progress" | "failed" | "stale";
+/** "bisect": a smaller batch goes next, at once (no backoff: the refusal was about the content). */
+type Step = "idle" | "progress" | "failed" | "stale" | "bisect";
 
 export class EventForwarder {
   private running = false;
@@ -69,8 +79,18 @@ export class EventForwarder {
   /** Oldest first, contiguous: each batch starts after the previous one's last event. */
   private inFlight: InFlight[] = [];
   private wakeSleep: (() => void) | null = null;
+  private readonly normalBatchEvents: number;
+  /** Events per batch now (refusal.ts); 1 <= batchEvents <= normalBatchEvents. */
+  private batchEvents: number;
+  private deadLettered = 0;
+  /** Events dead-lettered since the last delivery (refusal.ts: a long run blames the target). */
+  private poisonRun = 0;
 
-  constructor(private readonly options: ForwarderOptions) {}
+  constructor(private readonly options: ForwarderOptions) {
+    this.normalBatchEvents = options.batchEventsMax ?? forwardingLimits.batchEventsMax;
+    assert(this.normalBatchEvents >= 1, "a batch holds at least one event");
+    this.batchEvents = this.normalBatchEvents;
+  }
 
   start(): void {
     if (this.started) return;
@@ -90,7 +110,16 @@ export class EventForwarder {
 
   status(): ForwarderStatus {
     const { target } = this.options;
-    return { target: target.status(), delivered: this.delivered, attempts: this.attempts, batchesInFlight: this.inFlight.length, lastError: this.lastError, alarm: this.alarm ?? target.alarm() };
+    return {
+      target: target.status(),
+      delivered: this.delivered,
+      attempts: this.attempts,
+      batchesInFlight: this.inFlight.length,
+      lastError: this.lastError,
+      alarm: this.alarm ?? target.alarm(),
+      batchEventsMax: this.batchEvents,
+      deadLettered: this.deadLettered,
+    };
   }
 
   private async loop(): Promise<void> {
@@ -104,6 +133,7 @@ export class EventForwarder {
           failures = 0;
           continue;
         }
+        if (step === "bisect") continue; // bounded: each halves the batch, down to one event
         if (step === "stale") {
           this.running = false; // a newer holder owns the package now
           break;
@@ -139,14 +169,10 @@ export class EventForwarder {
     if (head === undefined) return "idle";
     const outcome = await head.outcome;
     if (!this.running) return "idle";
-    if (outcome.kind !== "delivered") {
-      this.dropInFlight();
-      this.lastError = outcome.reason;
-      if (outcome.kind === "refused") this.alarm = `the ${target.type} target refused a batch of ${head.count} (seq ${head.first}..${head.last}): ${outcome.reason}`;
-      this.options.log.warn("forwarding failed; will retry", { package: packageName, target: target.type, outcome });
-      return "failed";
-    }
+    if (outcome.kind !== "delivered") return this.handleFailure(head, outcome);
     this.alarm = null;
+    this.poisonRun = 0;
+    this.batchEvents = batchEventsAfter({ kind: "advance" }, { current: this.batchEvents, normal: this.normalBatchEvents });
     this.takeDelivered();
     // A later batch already failed (its consumer was replaced, say): the rest go again from the
     // cursor once this delivery is committed; kept, they would only fill the window behind a gap.
@@ -158,6 +184,64 @@ export class EventForwarder {
     return this.advance();
   }
 
+  /** The oldest batch was not delivered: retry, alarm, bisect or dead-letter, as its outcome calls for (refusal.ts). */
+  private async handleFailure(head: InFlight, outcome: Exclude<SendOutcome, { kind: "delivered" }>): Promise<Step> {
+    const { packageName, target, log } = this.options;
+    this.dropInFlight();
+    this.lastError = outcome.reason;
+    const decision = decideBatch(outcome, head, this.poisonRun);
+    this.batchEvents = batchEventsAfter(decision, { current: this.batchEvents, normal: this.normalBatchEvents });
+    const refused = `the ${target.type} target refused a batch of ${head.count} (seq ${head.first}..${head.last}): ${outcome.reason}`;
+    assert(decision.kind !== "advance", "an outcome other than delivered never advances the cursor");
+    switch (decision.kind) {
+      case "retry":
+        log.warn("forwarding failed; will retry", { package: packageName, target: target.type, outcome });
+        return "failed";
+      case "alarm":
+        this.alarm = this.poisonRun >= poisonRunMax && outcome.kind === "refused" && refusalBlame(outcome.status) === "content" ? `${refused}; ${this.poisonRun} events in a row were refused on their own: the target seems to refuse everything, so nothing more is dead-lettered until an event goes through` : refused;
+        log.warn("forwarding refused; will retry", { package: packageName, target: target.type, outcome });
+        return "failed";
+      case "bisect":
+        this.alarm = `${refused}; sending at most ${this.batchEvents} events at a time to isolate the refused event(s)`;
+        log.warn("batch refused for its content; bisecting", { package: packageName, target: target.type, first: head.first, count: head.count, outcome });
+        return "bisect";
+      case "dead-letter":
+        assert(outcome.kind === "refused", "only a refusal makes a dead letter");
+        this.alarm = `${refused}; moving it to the dead letters`; // stays up if the move does not commit
+        return this.moveToDeadLetters(decision.seq, { status: outcome.status, message: outcome.reason.slice(0, deadLetterLimits.reasonCharsMax) });
+      default:
+        return unreachable(decision);
+    }
+  }
+
+  /**
+   * The event the target refused on its own leaves the outbox for the dead letters (Raft op under
+   * this epoch; the state machine takes it only as the first undelivered event), and the cursor
+   * steps over it: the events behind it go on.
+   */
+  private async moveToDeadLetters(seq: number, reason: { status: number; message: string }): Promise<Step> {
+    const { packageName, epoch, group, target, log } = this.options;
+    try {
+      const { index, result } = await group.propose(encodeCommand({ kind: "outbox", op: { op: "dead-letter", package: packageName, epoch, seq, atMs: Date.now(), reason } }));
+      if (!result.ok) {
+        this.lastError = result.error;
+        return result.error.startsWith("stale epoch") ? "stale" : "failed";
+      }
+      await group.waitApplied(index);
+      this.deadLettered++;
+      this.poisonRun++;
+      // The refused event is dealt with (status counts the package's dead letters); nothing is blocked.
+      this.alarm = null;
+      target.committed(seq);
+      log.warn("event moved to the dead letters: the target refused it on its own", { package: packageName, target: target.type, seq, reason });
+      return "progress";
+    } catch (error) {
+      if (error instanceof AssertionError) throw error;
+      this.lastError = (error as Error).message;
+      return "failed";
+    }
+  }
+
   /** Sends batches after the last one in flight (or the cursor) until the window is full. */
   private fill(cursor: number): void {
     const { packageName, state, target } = this.options;
@@ -165,7 +249,7 @@ export class EventForwarder {
     if (this.failureInFlight() !== null) return;
     let after = this.inFlight.at(-1)?.last ?? cursor;
     while (this.inFlight.length < target.batchesInFlightMax) {
-      const batch = state.outbox.pending(packageName, after, this.options.batchEventsMax ?? forwardingLimits.batchEventsMax, forwardingLimits.batchBytesMax);
+      const batch = state.outbox.pending(packageName, after, this.batchEvents, forwardingLimits.batchBytesMax);
       if (batch.length === 0) return;
       assert(batch[0]!.seq > after, "pending returns entries after the given sequence number");
       this.attempts++;

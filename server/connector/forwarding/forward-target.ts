@@ -5,8 +5,10 @@
  * order, the retries and the cursor; a target only says what became of one batch.
  *
  * Outcomes mean the same for every target: `delivered` moves the cursor (through Raft, under the
- * holder's epoch), `retry` keeps the batch first in line and backs off, `refused` does the same and
- * raises an alarm, because sending the same batch again will not help until someone acts.
+ * holder's epoch), `retry` keeps the batch first in line and backs off, `refused` says sending the
+ * same batch again will not help: by its status (refusal.ts) the forwarder either narrows the batch
+ * down to the refused event and moves that one to the dead letters (the content is refused), or
+ * raises an alarm and backs off until someone acts (the target or its configuration is wrong).
  */
 import type { ForwardType } from "../../config/model/types.ts";
 import type { OutboxEntry } from "../../state/outbox.ts";

@@ -93,13 +93,5 @@ function isPull(policy: { readonly type: string }): policy is PullPolicy {
 
 /** The target a package had in the latest kept deployment that contained it (OMi if none is kept). */
 function lastForward(state: ReplicatedState, packageName: string): ResolvedPackage["forward"] {
-  const history = state.config.deployments;
-  for (let i = history.length - 1; i >= 0; i--) {
-    const deployment = history[i]!;
-    if (!deployment.packages.includes(packageName)) continue;
-    const resolved = resolveTemplate(deployment.model, deployment.template);
-    const spec = resolved.ok ? resolved.packages.find((p) => p.name === packageName) : undefined;
-    if (spec !== undefined) return spec.forward;
-  }
-  return { type: "omi" };
+  return state.config.lastDeployedPackage(packageName)?.forward ?? { type: "omi" };
 }

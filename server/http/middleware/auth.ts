@@ -217,6 +217,8 @@ function isEventListenerPath(path: string): boolean {
 export function requiredRole(method: string, path: string): ApiRole {
   if (path.startsWith("/api/v1/config") || path.startsWith("/api/v1/test/")) return "admin";
   if (path.startsWith("/api/v1/cluster") && method !== "GET") return "admin";
+  // Requeueing dead letters sends refused events to the target again: an operator's decision.
+  if (path.startsWith("/api/v1/outbox/") && method !== "GET" && method !== "HEAD") return "admin";
   // The upgrade is a GET, but the consumer acknowledges batches and so moves the forwarding cursor.
   if (path.startsWith("/ws/forward")) return "ingest";
   if (method === "GET" || method === "HEAD") return "read";

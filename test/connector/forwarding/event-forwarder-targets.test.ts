@@ -72,13 +72,14 @@ test("OMi without an omiTarget on this node: nothing is attempted, a standing al
 });
 
 test("webhook: a refused batch raises an alarm and is retried, never dropped; once accepted the alarm clears", async () => {
-  let answer = 400;
+  // 403 blames the target's configuration, not the batch: no bisect, no dead letters (refusal.ts).
+  let answer = 403;
   const hook = receiver(() => answer);
   const target = new WebhookForwardTarget({ packageName: "pkg", target: { url: `${hook.url}/in`, headers: {}, timeoutMs: 2_000 }, problem: null });
   const { forwarder, cursor } = forwarding(20, target);
   forwarder.start();
   await until(() => hook.bodies.length >= 2);
-  expect(forwarder.status().alarm).toContain("the webhook target refused a batch of 20 (seq 1..20): HTTP 400");
+  expect(forwarder.status().alarm).toContain("the webhook target refused a batch of 20 (seq 1..20): HTTP 403");
   expect(cursor()).toBe(0);
   answer = 200;
   await until(() => cursor() === 20);

@@ -7,7 +7,7 @@
  */
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 import type { ConfigOp } from "./config-state.ts";
-import type { AcceptBatch, AcceptSegment, OutboxOp } from "./outbox.ts";
+import type { AcceptBatch, AcceptSegment, OutboxOp } from "./outbox-types.ts";
 
 export const commandVersion = 1;
 

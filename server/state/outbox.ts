@@ -27,184 +27,33 @@
  */
 import { assert, unreachable } from "../assert.ts";
 import { deadLetterLimits, outboxLimits } from "../constants.ts";
-import type { OprEvent } from "../connector/events/event-record.ts";
 import { decodeOprEvent, encodeOprEvent } from "../connector/events/event-codec.ts";
-import { ByteReader, ByteWriter } from "./binary.ts";
-import { decodeCommand } from "./command-codec.ts";
 import type { SqlStatement, SqlValue } from "../storage/sql-writer.ts";
-import { multiRow, type MultiRowShape } from "../storage/multi-row.ts";
+import { multiRow } from "../storage/multi-row.ts";
 import type { PackageAssignment } from "./config-state.ts";
+import type { AcceptBatch, AcceptSegment, BatchResult, DeadLetterEntry, DeadLetterReason, DeadLetterRow, OutboxContext, OutboxEntry, OutboxOp, OutboxResult, OutboxRows, RequeueResult, SegmentResult } from "./outbox-types.ts";
+import {
+  acceptedEvents,
+  deleteDeadLetters,
+  deleteKeysBefore,
+  deleteRun,
+  deleteRunsThrough,
+  deleteThrough,
+  emptyBox,
+  fromRow,
+  insertDeadLetters,
+  insertEntries,
+  insertKey,
+  insertRuns,
+  ownedCopies,
+  storedRow,
+  upsertPackage,
+  type PackageOutbox,
+  type Run,
+  type StoredDeadLetter,
+  type StoredEntry,
+} from "./outbox-rows.ts";
 
-/** An undelivered event as the forwarder sees it (decoded on demand from its stored bytes). */
-export interface OutboxEntry {
-  readonly seq: number;
-  readonly id: string;
-  readonly acceptedAtMs: number;
-  readonly event: OprEvent;
-}
-
-/** As held: the event stays in its binary form (event-codec.ts) until a holder forwards it. */
-interface StoredEntry {
-  readonly seq: number;
-  readonly id: string;
-  readonly acceptedAtMs: number;
-  /** Set once more right after an accept: from a view into the entry to the outbox's own copy. */
-  bytes: Uint8Array;
-  /** The log entry that carried it and its position there; 0 when it came from an event row, a snapshot or a requeue (stored as a row). */
-  readonly index: number;
-  readonly position: number;
-}
-
-/** Why the target refused an event: its status (HTTP) and the reason it gave, an excerpt of its answer. */
-export interface DeadLetterReason {
-  readonly status: number;
-  readonly message: string;
-}
-
-/** A dead letter as the API shows it. */
-export interface DeadLetterEntry {
-  readonly seq: number;
-  readonly id: string;
-  readonly acceptedAtMs: number;
-  readonly event: OprEvent;
-  readonly reason: DeadLetterReason;
-  /** The log index of the move, and the holder's clock when it proposed it. */
-  readonly index: number;
-  readonly atMs: number;
-}
-
-/** As held: the event in its binary form, like an outbox entry. */
-interface StoredDeadLetter {
-  readonly seq: number;
-  readonly id: string;
-  readonly acceptedAtMs: number;
-  readonly bytes: Uint8Array;
-  readonly reason: DeadLetterReason;
-  readonly index: number;
-  readonly atMs: number;
-}
-
-/** Undelivered events persisted as a pointer into their log entry: positions [position, position + count) hold seqs [firstSeq, ...). */
-interface Run {
-  readonly firstSeq: number;
-  readonly count: number;
-  readonly index: number;
-  readonly position: number;
-}
-
-/** One listener request inside an accept batch: all or nothing on its own. */
-export interface AcceptSegment {
-  /** The request's Idempotency-Key header, or null. */
-  readonly requestKey: string | null;
-  /** Per event (the source's source_event_id), or null; same length as `events`. */
-  readonly eventKeys: ReadonlyArray<string | null>;
-  /** Each event in its binary form (event-codec.ts). */
-  readonly events: readonly Uint8Array[];
-}
-
-/** Concurrent listener requests for one package, coalesced into one log entry. */
-export interface AcceptBatch {
-  readonly package: string;
-  readonly atMs: number;
-  readonly segments: readonly AcceptSegment[];
-}
-
-export type OutboxOp =
-  /** One request, events as objects: the JSON form (command kind 7) of earlier builds, still applied. */
-  | {
-      readonly op: "accept";
-      readonly package: string;
-      readonly atMs: number;
-      readonly requestKey: string | null;
-      readonly eventKeys: ReadonlyArray<string | null>;
-      readonly events: readonly OprEvent[];
-    }
-  /** The binary form (command kind 8): many requests in one entry. */
-  | { readonly op: "accept-batch"; readonly batch: AcceptBatch }
-  | { readonly op: "forwarded"; readonly package: string; readonly epoch: number; readonly through: number }
-  /** The holder moves the first undelivered event (seq = cursor + 1), refused by the target on its own, to the dead letters. */
-  | { readonly op: "dead-letter"; readonly package: string; readonly epoch: number; readonly seq: number; readonly atMs: number; readonly reason: DeadLetterReason }
-  /** Dead letters (by seq, or all) back into the outbox as new events. */
-  | { readonly op: "requeue"; readonly package: string; readonly atMs: number; readonly seqs: readonly number[] | "all" };
-
-export type SegmentResult = { readonly ok: true; readonly ids: readonly string[]; readonly duplicates: number } | { readonly ok: false; readonly error: string };
-export type BatchResult = { readonly ok: true; readonly segments: readonly SegmentResult[] } | { readonly ok: false; readonly error: string };
-/** Each requeued dead letter (`from`, its old seq) with its new seq and id, in seq order. */
-export type RequeueResult = { readonly ok: true; readonly requeued: ReadonlyArray<{ readonly from: number; readonly seq: number; readonly id: string }> } | { readonly ok: false; readonly error: string };
-export type OutboxResult = SegmentResult | BatchResult | RequeueResult;
-
-export interface OutboxContext {
-  readonly holders: ReadonlyMap<string, PackageAssignment>;
-  /** The packages of the current deployment (events for any other would never be forwarded). */
-  readonly deployed: ReadonlySet<string>;
-  /** Disk budget per package, in bytes (the deployment's outboxBytesMax); absent: the default. */
-  readonly budgetBytes?: ReadonlyMap<string, number>;
-}
-
-interface PackageOutbox {
-  nextSeq: number;
-  /** Delivered through this sequence number. */
-  cursor: number;
-  readonly entries: StoredEntry[];
-  /** Sequence numbers accepted since the last flush (rows to insert). */
-  unwritten: StoredEntry[];
-  /** Persisted runs, in seq order (and so in log order); delivered ones leave at the next flush. */
-  runs: Run[];
-  /** Stored bytes of `entries`: what the package's disk budget counts. */
-  bytes: number;
-  dirty: boolean;
-  /** In seq order (each was the first undelivered event when it moved); at most deadLettersPerPackageMax, and deadLetterBytesMax but for the newest. */
-  deadLetters: StoredDeadLetter[];
-  /** Stored event bytes of `deadLetters`. */
-  deadLetterBytes: number;
-  /** Dead letters dropped past the bound, oldest first, since the package's first event. */
-  deadLettersDropped: number;
-  /** Dead letters added since the last flush (rows to insert), by seq. */
-  readonly deadUnwritten: Map<number, StoredDeadLetter>;
-  /** Seqs of written dead letters that left (requeued or dropped): rows to delete. */
-  deadRemoved: number[];
-}
-
-function emptyBox(nextSeq: number, cursor: number, deadLettersDropped: number): PackageOutbox {
-  return { nextSeq, cursor, entries: [], unwritten: [], runs: [], bytes: 0, dirty: false, deadLetters: [], deadLetterBytes: 0, deadLettersDropped, deadUnwritten: new Map(), deadRemoved: [] };
-}
-
-const insertEntries: MultiRowShape = { head: "INSERT INTO outbox_events (package, seq, document) VALUES", columns: 3, tail: "" };
-const insertRuns: MultiRowShape = { head: "INSERT INTO outbox_runs (package, first_seq, count, log_index, position) VALUES", columns: 5, tail: "" };
-const deleteRunsThrough = "DELETE FROM outbox_runs WHERE package = ? AND first_seq + count - 1 <= ?";
-const deleteRun = "DELETE FROM outbox_runs WHERE package = ? AND first_seq = ?";
-const deleteThrough = "DELETE FROM outbox_events WHERE package = ? AND seq <= ?";
-const insertKey = "INSERT INTO outbox_keys (ord, key, ids) VALUES (?, ?, ?)";
-const deleteKeysBefore = "DELETE FROM outbox_keys WHERE ord < ?";
-const upsertPackage =
-  "INSERT INTO outbox_packages (package, next_seq, cursor, dead_letters_dropped) VALUES (?, ?, ?, ?) ON CONFLICT(package) DO UPDATE SET next_seq = excluded.next_seq, cursor = excluded.cursor, dead_letters_dropped = excluded.dead_letters_dropped";
-const insertDeadLetters: MultiRowShape = { head: "INSERT INTO outbox_dead_letters (package, seq, id, accepted_at_ms, event, status, reason, log_index, at_ms) VALUES", columns: 9, tail: "" };
-/** Row values (SQLite 3.15+): the pairs to delete, many per statement. */
-const deleteDeadLetters: MultiRowShape = { head: "DELETE FROM outbox_dead_letters WHERE (package, seq) IN (VALUES", columns: 2, tail: ")" };
-
-/** The durable form: table rows, and the same in snapshots. A row's document is binary (`storedRow`), or JSON from earlier builds. */
-export interface OutboxRows {
-  /** `deadLettersDropped` is absent in tables and snapshots of earlier builds (0). */
-  readonly packages: ReadonlyArray<{ readonly name: string; readonly nextSeq: number; readonly cursor: number; readonly deadLettersDropped?: number }>;
-  readonly entries: ReadonlyArray<{ readonly name: string; readonly document: Uint8Array | string }>;
-  readonly keys: ReadonlyArray<{ readonly ord: number; readonly key: string; readonly ids: string }>;
-  /** Runs (tables only; snapshots carry every event as a row). */
-  readonly runs?: ReadonlyArray<{ readonly name: string; readonly firstSeq: number; readonly count: number; readonly index: number; readonly position: number }>;
-  /** Absent in tables and snapshots of earlier builds. */
-  readonly deadLetters?: readonly DeadLetterRow[];
-}
-
-export interface DeadLetterRow {
-  readonly name: string;
-  readonly seq: number;
-  readonly id: string;
-  readonly acceptedAtMs: number;
-  readonly event: Uint8Array;
-  readonly status: number;
-  readonly reason: string;
-  readonly index: number;
-  readonly atMs: number;
-}
 
 export class Outbox {
   private readonly deadLettersPerPackageMax: number;
@@ -658,44 +507,3 @@ export class Outbox {
   }
 }
 
-/** Copies of `views` in one new buffer (the views may point into larger buffers that must not stay alive). */
-function ownedCopies(views: readonly Uint8Array[]): Uint8Array[] {
-  let bytes = 0;
-  for (const view of views) bytes += view.length;
-  const buffer = new Uint8Array(bytes);
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (const view of views) {
-    buffer.set(view, at);
-    out.push(buffer.subarray(at, at + view.length));
-    at += view.length;
-  }
-  return out;
-}
-
-/** The events of an accept entry, by position across its requests (binary, or the JSON form of earlier builds). */
-function acceptedEvents(data: Uint8Array): { atMs: number; events: Uint8Array[] } {
-  const command = decodeCommand(data);
-  assert(command.kind === "outbox" && (command.op.op === "accept" || command.op.op === "accept-batch"), "an outbox run points at an accept entry");
-  const op = command.op;
-  if (op.op === "accept") return { atMs: op.atMs, events: op.events.map(encodeOprEvent) };
-  return { atMs: op.batch.atMs, events: op.batch.segments.flatMap((segment) => [...segment.events]) };
-}
-
-/** A row's document: [seq f64][id][acceptedAtMs f64][event bytes]. */
-function storedRow(entry: StoredEntry): Uint8Array {
-  return new ByteWriter(32 + entry.id.length + entry.bytes.length).f64(entry.seq).text(entry.id).f64(entry.acceptedAtMs).bytes(entry.bytes).finish();
-}
-
-/** Binary rows, or the JSON documents of earlier builds (re-encoded, so an upgrade loses nothing). */
-function fromRow(document: Uint8Array | string): StoredEntry {
-  if (typeof document === "string") {
-    const legacy = JSON.parse(document) as OutboxEntry;
-    return { seq: legacy.seq, id: legacy.id, acceptedAtMs: legacy.acceptedAtMs, bytes: encodeOprEvent(legacy.event), index: 0, position: 0 };
-  }
-  const reader = new ByteReader(document);
-  // A copy, so one event does not keep a whole snapshot image or row page alive.
-  const entry = { seq: reader.f64("outbox seq"), id: reader.text("outbox id"), acceptedAtMs: reader.f64("outbox accepted at"), bytes: reader.bytes("outbox event").slice(), index: 0, position: 0 };
-  reader.end("outbox row");
-  return entry;
-}

@@ -15,7 +15,8 @@ import { decodeCommand, type Command } from "./command-codec.ts";
 import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 import { KvTable, type KvFlushLimits, type KvRecord, type KvRow } from "./kv-table.ts";
 import { ConfigState, type ConfigRows } from "./config-state.ts";
-import { Outbox, type DeadLetterRow, type OutboxRows } from "./outbox.ts";
+import { Outbox } from "./outbox.ts";
+import type { DeadLetterRow, OutboxRows } from "./outbox-types.ts";
 import { CorruptLogError, entryChecksum, entryTypeCode } from "../storage/raft-log-store.ts";
 import { storageLimits } from "../constants.ts";
 

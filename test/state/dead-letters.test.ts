@@ -1,6 +1,7 @@
 /** Dead letters in the replicated outbox (server/state/outbox.ts): the op, the bound, requeue, and the durable forms. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { Outbox, type OutboxContext, type OutboxOp } from "../../server/state/outbox.ts";
+import { Outbox } from "../../server/state/outbox.ts";
+import type { OutboxContext, OutboxOp } from "../../server/state/outbox-types.ts";
 import { ReplicatedState } from "../../server/state/replicated-state.ts";
 import { decodeCommand, encodeCommand, type Command } from "../../server/state/command-codec.ts";
 import { BinaryDecodeError, ByteWriter } from "../../server/state/binary.ts";

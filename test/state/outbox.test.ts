@@ -1,6 +1,7 @@
 /** The replicated event outbox (server/state/outbox.ts) and its durable form. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { Outbox, type OutboxOp } from "../../server/state/outbox.ts";
+import { Outbox } from "../../server/state/outbox.ts";
+import type { OutboxOp } from "../../server/state/outbox-types.ts";
 import { ReplicatedState } from "../../server/state/replicated-state.ts";
 import { encodeCommand, type Command } from "../../server/state/command-codec.ts";
 import { emptyOprEvent } from "../../server/connector/events/event-record.ts";

@@ -14,7 +14,7 @@ import { acceptBatching } from "../../constants.ts";
 import type { Group } from "../../node/group.ts";
 import { NotLeaderError } from "../../node/driver-errors.ts";
 import { encodeCommand } from "../../state/command-codec.ts";
-import type { AcceptSegment, SegmentResult } from "../../state/outbox.ts";
+import type { AcceptSegment, SegmentResult } from "../../state/outbox-types.ts";
 import type { ReplicatedState } from "../../state/replicated-state.ts";
 
 export type AcceptOutcome =

@@ -15,7 +15,7 @@
  * trust; a late ack of an abandoned batch is not: the consumer did get those events, in order.
  */
 import { assert } from "../../assert.ts";
-import type { OutboxEntry } from "../../state/outbox.ts";
+import type { OutboxEntry } from "../../state/outbox-types.ts";
 
 export interface SentBatch {
   readonly batch: number;

@@ -10,7 +10,7 @@
  *   server → {type:"error", v:1, message}, then close (4400 and others below)
  */
 import type { OprEvent } from "../events/event-record.ts";
-import type { OutboxEntry } from "../../state/outbox.ts";
+import type { OutboxEntry } from "../../state/outbox-types.ts";
 import { assert } from "../../assert.ts";
 import { forwardTargetLimits } from "../../constants.ts";
 

@@ -11,7 +11,7 @@
  * raises an alarm and backs off until someone acts (the target or its configuration is wrong).
  */
 import type { ForwardType } from "../../config/model/types.ts";
-import type { OutboxEntry } from "../../state/outbox.ts";
+import type { OutboxEntry } from "../../state/outbox-types.ts";
 
 export type SendOutcome =
   /** `status` is the HTTP status of the answer, for targets that speak HTTP. */

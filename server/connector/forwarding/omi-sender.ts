@@ -9,7 +9,7 @@
  */
 import type { OprEvent } from "../events/event-record.ts";
 import { writeOmiEventList } from "../events/omi-xml.ts";
-import type { OutboxEntry } from "../../state/outbox.ts";
+import type { OutboxEntry } from "../../state/outbox-types.ts";
 import { assert } from "../../assert.ts";
 import { postBatch } from "./http-batch.ts";
 import type { ForwardTarget, SendOutcome, TargetStatus } from "./forward-target.ts";

@@ -9,7 +9,7 @@
  * ids and sequence numbers, so a receiver that remembers the ids (or the highest seq) it has seen
  * drops the duplicates.
  */
-import type { OutboxEntry } from "../../state/outbox.ts";
+import type { OutboxEntry } from "../../state/outbox-types.ts";
 import { assert } from "../../assert.ts";
 import { postBatch } from "./http-batch.ts";
 import type { ForwardTarget, SendOutcome, TargetStatus } from "./forward-target.ts";

@@ -20,7 +20,7 @@
 import { assert } from "../../assert.ts";
 import { forwardTargetLimits } from "../../constants.ts";
 import type { Logger } from "../../log/logger.ts";
-import type { OutboxEntry } from "../../state/outbox.ts";
+import type { OutboxEntry } from "../../state/outbox-types.ts";
 import { AckWindow } from "./ack-window.ts";
 import { batchMessage, consumerCloseCodes, encodeServerMessage, type ServerMessage } from "./consumer-protocol.ts";
 import type { ConsumerEndpoint, ConsumerRegistry, ConsumerSession, ConsumerSocket } from "./consumer-registry.ts";

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { batchMessage, encodeServerMessage, parseClientMessage } from "../../../server/connector/forwarding/consumer-protocol.ts";
 import { AckWindow } from "../../../server/connector/forwarding/ack-window.ts";
 import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
-import type { OutboxEntry } from "../../../server/state/outbox.ts";
+import type { OutboxEntry } from "../../../server/state/outbox-types.ts";
 
 describe("parseClientMessage", () => {
   const valid: Array<[string, unknown]> = [

@@ -4,7 +4,8 @@ import { EventForwarder } from "../../../server/connector/forwarding/event-forwa
 import { OmiForwardTarget } from "../../../server/connector/forwarding/omi-sender.ts";
 import { WebhookForwardTarget } from "../../../server/connector/forwarding/webhook-sender.ts";
 import type { ForwardTarget } from "../../../server/connector/forwarding/forward-target.ts";
-import { Outbox, type OutboxEntry } from "../../../server/state/outbox.ts";
+import { Outbox } from "../../../server/state/outbox.ts";
+import type { OutboxEntry } from "../../../server/state/outbox-types.ts";
 import { decodeCommand } from "../../../server/state/command-codec.ts";
 import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
 import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";

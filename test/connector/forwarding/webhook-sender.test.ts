@@ -4,7 +4,7 @@ import { sendToWebhook, webhookBody, type WebhookTarget } from "../../../server/
 import { outcomeOf } from "../../../server/connector/forwarding/http-batch.ts";
 import { createForwardTarget } from "../../../server/connector/forwarding/target-factory.ts";
 import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
-import type { OutboxEntry } from "../../../server/state/outbox.ts";
+import type { OutboxEntry } from "../../../server/state/outbox-types.ts";
 import { Logger } from "../../../server/log/logger.ts";
 
 interface Seen {

@@ -9,7 +9,8 @@ import { EventForwarder } from "../../../server/connector/forwarding/event-forwa
 import { WebSocketTarget } from "../../../server/connector/forwarding/websocket-target.ts";
 import type { ConsumerSocket } from "../../../server/connector/forwarding/consumer-registry.ts";
 import type { ForwardTarget, SendOutcome, TargetStatus } from "../../../server/connector/forwarding/forward-target.ts";
-import { Outbox, type OutboxEntry } from "../../../server/state/outbox.ts";
+import { Outbox } from "../../../server/state/outbox.ts";
+import type { OutboxEntry } from "../../../server/state/outbox-types.ts";
 import { decodeCommand } from "../../../server/state/command-codec.ts";
 import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
 import { Logger } from "../../../server/log/logger.ts";

@@ -226,6 +226,10 @@ test("a package removed by a new deployment while OMi is down keeps its holder u
   };
   expect((await fetch(`${leader.url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model) })).status).toBe(200);
   expect((await fetch(`${leader.url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "tpl" }) })).status).toBe(201);
+  // Once this node has applied the new deployment, the old listener path is gone (before that, an
+  // event would be refused by the state machine with 409: the package is not deployed any more).
+  const deployedVersion = async () => ((await (await fetch(`${url}/api/v1/status`)).json()) as { config: { deployedVersion: number | null } }).config.deployedVersion;
+  for (let i = 0; i < 100 && (await deployedVersion()) !== 2; i++) await Bun.sleep(20);
   expect((await fetch(`${url}/bsmc/rest/events/webhook`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(404);
   type Status = { packages: Array<{ name: string; node: string | null; draining?: boolean }>; config: { outbox: Array<{ package: string; backlog: number }> } };
   const status = async () => (await (await fetch(`${url}/api/v1/status`)).json()) as Status;

@@ -149,6 +149,10 @@ export class Outbox {
     const earlier = requestKey === null ? undefined : this.seen.get(requestKey)?.ids;
     if (earlier !== undefined) return { ok: true, ids: earlier, duplicates: earlier.length };
     const keyOf = (i: number) => (eventKeys[i] === null ? null : `e:${batch.package}:${eventKeys[i]}`);
+    // What the budget must make room for. An edge, deterministic on every node: once the dedup
+    // window is full, remembering this request's first new keys can evict a key a later event of
+    // the same request matched here, and that event is then stored too: the request can exceed the
+    // budget by at most its own size.
     let fresh = 0;
     let freshBytes = 0;
     for (let i = 0; i < events.length; i++) {

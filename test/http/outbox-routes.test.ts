@@ -8,6 +8,7 @@ import { encodeOprEvent } from "../../server/connector/events/event-codec.ts";
 import { emptyOprEvent } from "../../server/connector/events/event-record.ts";
 import { deadLetterLimits } from "../../server/constants.ts";
 import type { Entry } from "../../server/raft/types.ts";
+import { onePackageDeployed } from "../support/one-package.ts";
 
 const log = new Logger({ node: "t", level: "error", pretty: false, sink: { write: () => {} } });
 const tokens = [
@@ -26,18 +27,7 @@ function setup() {
     return { index, result: state.apply([entry]).results[0]! };
   };
   const commit = (command: Command) => apply(encodeCommand(command)).result;
-  commit({ kind: "member-set", nodeId: "n1", address: "a:1" });
-  const model = {
-    apiVersion: "opsconn/v1",
-    connectedServer: { name: "ha", nodes: [{ id: "n1", fqdn: "a:1" }] },
-    policies: [{ name: "l", type: "event-listener", path: "x", inputFormat: "json" }],
-    packages: [{ name: "pkg", policies: ["l"] }],
-    aspects: [{ name: "a", ciType: "Running Software", packages: ["pkg"] }],
-    templates: [{ name: "t", ciType: "Operations Connector System", aspects: ["a"] }],
-  };
-  commit({ kind: "config", op: { op: "put-model", document: model } });
-  commit({ kind: "config", op: { op: "deploy", template: "t", atMs: 1 } });
-  commit({ kind: "config", op: { op: "assign", basisIndex: 0, changes: [{ package: "pkg", node: "n1", epoch: 1 }] } });
+  for (const command of onePackageDeployed()) commit(command);
   const events = ["a", "b", "c", "d", "e"].map((title) => encodeOprEvent({ ...emptyOprEvent(), title }));
   commit({ kind: "outbox", op: { op: "accept-batch", batch: { package: "pkg", atMs: 100, segments: [{ requestKey: null, eventKeys: events.map(() => null), events }] } } });
   commit({ kind: "outbox", op: { op: "forwarded", package: "pkg", epoch: 1, through: 1 } });

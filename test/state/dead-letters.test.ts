@@ -14,6 +14,7 @@ import type { Entry } from "../../server/raft/types.ts";
 import { seededRng } from "../../server/raft/prng.ts";
 import { deadLetterLimits } from "../../server/constants.ts";
 import { cleanupAll, tempDir } from "../support/node-process.ts";
+import { onePackageDeployed } from "../support/one-package.ts";
 
 afterAll(cleanupAll);
 
@@ -136,15 +137,6 @@ describe("the ops on the wire (command kind 7, JSON)", () => {
   }
 });
 
-const model = {
-  apiVersion: "opsconn/v1",
-  connectedServer: { name: "ha", nodes: [{ id: "n1", fqdn: "a:1" }] },
-  policies: [{ name: "l", type: "event-listener", path: "x", inputFormat: "json" }],
-  packages: [{ name: "pkg", policies: ["l"] }],
-  aspects: [{ name: "a", ciType: "Running Software", packages: ["pkg"] }],
-  templates: [{ name: "t", ciType: "Operations Connector System", aspects: ["a"] }],
-};
-
 /** A node's state over a real libSQL file, the package deployed and held by n1 at epoch 1. */
 async function durableNode() {
   const open = await openDatabase(tempDir());
@@ -168,10 +160,7 @@ async function durableNode() {
     await again.load(open.client, { applied: state.applied, compactedThrough: 0 });
     return again;
   };
-  await commit({ kind: "member-set", nodeId: "n1", address: "a:1" });
-  await commit({ kind: "config", op: { op: "put-model", document: model } });
-  await commit({ kind: "config", op: { op: "deploy", template: "t", atMs: 1 } });
-  await commit({ kind: "config", op: { op: "assign", basisIndex: 0, changes: [{ package: "pkg", node: "n1", epoch: 1 }] } });
+  for (const command of onePackageDeployed()) await commit(command);
   return { open, store, state, commit, flush, reload, index: () => index, count: async (table: string) => Number((await open.client.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]!["n"]) };
 }
 

@@ -11,6 +11,7 @@ import { openDatabase } from "../../server/storage/database.ts";
 import { LibsqlLogStore } from "../../server/storage/libsql-log-store.ts";
 import type { Entry } from "../../server/raft/types.ts";
 import { seededRng } from "../../server/raft/prng.ts";
+import { onePackageDeployed } from "../support/one-package.ts";
 import { cleanupAll, tempDir } from "../support/node-process.ts";
 
 afterAll(cleanupAll);
@@ -116,18 +117,7 @@ describe("Outbox durable form", () => {
       saved.push(entry);
       return state.apply([entry]).results[0]!;
     };
-    apply({ kind: "member-set", nodeId: "n1", address: "a:1" });
-    const model = {
-      apiVersion: "opsconn/v1",
-      connectedServer: { name: "ha", nodes: [{ id: "n1", fqdn: "a:1" }] },
-      policies: [{ name: "l", type: "event-listener", path: "x", inputFormat: "json" }],
-      packages: [{ name: "pkg", policies: ["l"] }],
-      aspects: [{ name: "a", ciType: "Running Software", packages: ["pkg"] }],
-      templates: [{ name: "t", ciType: "Operations Connector System", aspects: ["a"] }],
-    };
-    expect(apply({ kind: "config", op: { op: "put-model", document: model } }).ok).toBe(true);
-    expect(apply({ kind: "config", op: { op: "deploy", template: "t", atMs: 1 } }).ok).toBe(true);
-    apply({ kind: "config", op: { op: "assign", basisIndex: 0, changes: [{ package: "pkg", node: "n1", epoch: 1 }] } });
+    for (const command of onePackageDeployed()) expect(apply(command).ok).toBe(true);
     expect(apply({ kind: "outbox", op: accept(["a", "b", "c"], ["s1", "s2", "s3"], "r1") }).ok).toBe(true);
     expect(apply({ kind: "outbox", op: { op: "forwarded", package: "pkg", epoch: 1, through: 1 } }).ok).toBe(true);
     await store.save({ hardState: { term: 1, votedFor: null, commit: index }, entries: saved, snapshot: null });
@@ -185,18 +175,7 @@ describe("Outbox durable form", () => {
         const [mine, theirs] = [node.apply([entry]).results[0], reference.apply([entry]).results[0]];
         expect(mine).toEqual(theirs!);
       };
-      await commit({ kind: "member-set", nodeId: "n1", address: "a:1" });
-      const model = {
-        apiVersion: "opsconn/v1",
-        connectedServer: { name: "ha", nodes: [{ id: "n1", fqdn: "a:1" }] },
-        policies: [{ name: "l", type: "event-listener", path: "x", inputFormat: "json" }],
-        packages: [{ name: "pkg", policies: ["l"] }],
-        aspects: [{ name: "a", ciType: "Running Software", packages: ["pkg"] }],
-        templates: [{ name: "t", ciType: "Operations Connector System", aspects: ["a"] }],
-      };
-      await commit({ kind: "config", op: { op: "put-model", document: model } });
-      await commit({ kind: "config", op: { op: "deploy", template: "t", atMs: 1 } });
-      await commit({ kind: "config", op: { op: "assign", basisIndex: 0, changes: [{ package: "pkg", node: "n1", epoch: 1 }] } });
+      for (const command of onePackageDeployed()) await commit(command);
       for (let step = 0; step < 120; step++) {
         const roll = int(10);
         if (roll < 5) {

@@ -31,7 +31,7 @@ const endCode = 0;
 const fieldByCode = new Map<number, OprTextField>(textFieldCodes.map(([field, code]) => [code, field]));
 
 /** Appends `event`'s encoding to `out` (for a writer that is building a larger record). */
-export function writeOprEvent(out: ByteWriter, event: OprEvent): ByteWriter {
+function writeOprEvent(out: ByteWriter, event: OprEvent): ByteWriter {
   for (const [field, code] of textFieldCodes) {
     const value = event[field];
     if (value !== "") out.u8(code).text(value);
@@ -47,7 +47,7 @@ export function encodeOprEvent(event: OprEvent): Uint8Array {
 }
 
 /** Reads one event from `reader` (up to its end code); throws BinaryDecodeError on malformed input. */
-export function readOprEvent(reader: ByteReader): OprEvent {
+function readOprEvent(reader: ByteReader): OprEvent {
   const event = emptyOprEvent();
   for (let fields = 0; ; fields++) {
     // A bound on the loop: no real event has anywhere near this many fields.

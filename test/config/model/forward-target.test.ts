@@ -1,9 +1,9 @@
 /** A package's forwarding target in the model: `packages[].forward` (parse-model.ts, model-text.ts, resolve.ts). */
 import { describe, expect, test } from "bun:test";
-import { canonicalModel, parseModel } from "../../../server/config/model/parse-model.ts";
+import { canonicalModel } from "../../../server/config/model/parse-model.ts";
 import { exportModel, importModelText } from "../../../server/config/model/model-text.ts";
 import { resolveTemplate } from "../../../server/config/model/resolve.ts";
-import type { ConfigModel, Problem } from "../../../server/config/model/types.ts";
+import { modelOf, problemsOf } from "../../support/parsed-model.ts";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- documents are mutated freely to make them invalid */
 type Doc = any;
@@ -32,17 +32,6 @@ function baseDoc(): Doc {
   };
 }
 
-function problemsOf(input: unknown): readonly Problem[] {
-  const result = parseModel(input);
-  if (result.ok) throw new Error("expected problems, the document was accepted");
-  return result.problems;
-}
-
-function modelOf(input: unknown): ConfigModel {
-  const result = parseModel(input);
-  if (!result.ok) throw new Error(`expected a model, got ${JSON.stringify(result.problems, null, 1)}`);
-  return result.model;
-}
 
 const hook = "packages[0].forward";
 type Mutation = (d: Doc) => unknown;

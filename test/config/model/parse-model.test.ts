@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { canonicalModel, parseModel } from "../../../server/config/model/parse-model.ts";
-import type { ConfigModel, Problem } from "../../../server/config/model/types.ts";
 import { configLimits } from "../../../server/constants.ts";
+import { modelOf, problemsOf } from "../../support/parsed-model.ts";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- documents are mutated freely to make them invalid */
 type Doc = any;
@@ -57,17 +57,6 @@ function baseDoc(): Doc {
   };
 }
 
-function problemsOf(input: unknown): readonly Problem[] {
-  const result = parseModel(input);
-  if (result.ok) throw new Error("expected problems, the document was accepted");
-  return result.problems;
-}
-
-function modelOf(input: unknown): ConfigModel {
-  const result = parseModel(input);
-  if (!result.ok) throw new Error(`expected a model, got ${JSON.stringify(result.problems, null, 1)}`);
-  return result.model;
-}
 
 /** `{ not: { not: ... { field, equals } } }` with `depth` conditions in all. */
 function nestedNot(depth: number): Doc {

@@ -5,18 +5,14 @@
  * in order; a receiver that refuses the credentials dead-letters nothing.
  */
 import { afterEach, expect, test } from "bun:test";
-import { EventForwarder } from "../../../server/connector/forwarding/event-forwarder.ts";
 import { OmiForwardTarget } from "../../../server/connector/forwarding/omi-sender.ts";
 import { WebhookForwardTarget } from "../../../server/connector/forwarding/webhook-sender.ts";
 import type { ForwardTarget } from "../../../server/connector/forwarding/forward-target.ts";
-import { Outbox } from "../../../server/state/outbox.ts";
-import { decodeCommand } from "../../../server/state/command-codec.ts";
 import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
 import { forwardingLimits } from "../../../server/constants.ts";
+import { outboxForwarding } from "../../support/outbox-forwarding.ts";
 import { poisonRunMax } from "../../../server/connector/forwarding/refusal.ts";
-import { Logger } from "../../../server/log/logger.ts";
 
-const log = new Logger({ node: "n1", level: "error", pretty: false, sink: { write: () => {} } });
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
@@ -29,21 +25,9 @@ const titleOf = (n: number) => (poisonSeqs.includes(n) ? "poison" : `event ${n}`
 
 /** `total` events in a real outbox, forwarded through `target` with the production batch size; proposals apply to the outbox. */
 function forwarding(target: ForwardTarget) {
-  const outbox = new Outbox();
-  const context = { holders: new Map([["pkg", { node: "n1", epoch: 1 }]]), deployed: new Set(["pkg"]) };
-  outbox.apply({ op: "accept", package: "pkg", atMs: 1, requestKey: null, eventKeys: Array(total).fill(null), events: Array.from({ length: total }, (_, i) => ({ ...emptyOprEvent(), title: titleOf(i + 1) })) }, 1, context);
-  let index = 1;
-  const group = {
-    propose: async (data: Uint8Array) => {
-      const command = decodeCommand(data);
-      if (command.kind !== "outbox") throw new Error(`unexpected command ${command.kind}`);
-      return { index: ++index, result: outbox.apply(command.op, index, context) };
-    },
-    waitApplied: async () => {},
-  };
-  const forwarder = new EventForwarder({ packageName: "pkg", epoch: 1, mayAct: () => true, group: group as never, state: { outbox } as never, target, log });
-  cleanups.push(() => forwarder.stop());
-  return { forwarder, outbox, cursor: () => outbox.status()[0]?.cursor ?? 0 };
+  const forwarding = outboxForwarding({ events: total, target, eventOf: (n) => ({ ...emptyOprEvent(), title: titleOf(n) }) });
+  cleanups.push(() => forwarding.forwarder.stop());
+  return forwarding;
 }
 
 /** A receiver that answers `refusal` (status and text) when it has one for the list, 200 otherwise; it records the size of every list and what it took. */

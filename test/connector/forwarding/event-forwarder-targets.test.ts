@@ -1,39 +1,23 @@
 /** One forwarder loop for every target (event-forwarder.ts with omi-sender.ts and webhook-sender.ts), over a real outbox and a fake group. */
 import { afterEach, expect, test } from "bun:test";
-import { EventForwarder } from "../../../server/connector/forwarding/event-forwarder.ts";
 import { OmiForwardTarget } from "../../../server/connector/forwarding/omi-sender.ts";
 import { WebhookForwardTarget } from "../../../server/connector/forwarding/webhook-sender.ts";
 import type { ForwardTarget } from "../../../server/connector/forwarding/forward-target.ts";
-import { Outbox } from "../../../server/state/outbox.ts";
 import type { OutboxEntry } from "../../../server/state/outbox-types.ts";
-import { decodeCommand } from "../../../server/state/command-codec.ts";
 import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
 import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
 import { forwardingLimits } from "../../../server/constants.ts";
-import { Logger } from "../../../server/log/logger.ts";
+import { outboxForwarding } from "../../support/outbox-forwarding.ts";
 
-const log = new Logger({ node: "n1", level: "error", pretty: false, sink: { write: () => {} } });
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function forwarding(events: number, target: ForwardTarget, eventOf: (n: number) => OprEvent = (n) => ({ ...emptyOprEvent(), title: `event ${n}` })) {
-  const outbox = new Outbox();
-  const context = { holders: new Map([["pkg", { node: "n1", epoch: 1 }]]), deployed: new Set(["pkg"]) };
-  outbox.apply({ op: "accept", package: "pkg", atMs: 1, requestKey: null, eventKeys: Array(events).fill(null), events: Array.from({ length: events }, (_, i) => eventOf(i + 1)) }, 1, context);
-  let index = 1;
-  const group = {
-    propose: async (data: Uint8Array) => {
-      const command = decodeCommand(data);
-      if (command.kind !== "outbox") throw new Error(`unexpected command ${command.kind}`);
-      return { index: ++index, result: outbox.apply(command.op, index, context) };
-    },
-    waitApplied: async () => {},
-  };
-  const forwarder = new EventForwarder({ packageName: "pkg", epoch: 1, mayAct: () => true, group: group as never, state: { outbox } as never, target, log, batchEventsMax: 500 });
-  cleanups.push(() => forwarder.stop());
-  return { forwarder, outbox, cursor: () => outbox.status()[0]?.cursor ?? 0 };
+function forwarding(events: number, target: ForwardTarget, eventOf?: (n: number) => OprEvent) {
+  const forwarding = outboxForwarding({ events, target, batchEventsMax: 500, ...(eventOf === undefined ? {} : { eventOf }) });
+  cleanups.push(() => forwarding.forwarder.stop());
+  return forwarding;
 }
 
 /** A receiver on 127.0.0.1 answering `status()` and recording each body. */

@@ -80,7 +80,7 @@ export function createSimApp(store: SimStore, options: { readonly nowMs?: () => 
   });
 
   app.get("/omi-sim/changes", async (c) => c.json({ changes: await store.changes(Number(c.req.query("after") ?? 0) || 0) }));
-  app.get("/omi-sim/stats", async (c) => c.json({ ...(await store.stats()), fault: fault.mode }));
+  app.get("/omi-sim/stats", async (c) => c.json({ ...store.stats(), fault: fault.mode }));
   app.get("/omi-sim/events/:id", async (c) => {
     const event = await store.event(c.req.param("id"));
     return event === null ? c.json(errorBody(404, `no event '${c.req.param("id")}'`), 404) : c.json(event);

@@ -36,6 +36,8 @@ export class SqlWriter {
   private readonly rollbackStatement: Prepared;
   /** The WAL file, opened only to sync it; SQLite keeps the same file while a connection is open. */
   private readonly walFd: number;
+  /** The native driver aborts the process on a closed connection, so a late write is refused here. */
+  private closed = false;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -58,12 +60,14 @@ export class SqlWriter {
    * writes keep their call order.
    */
   commit(statements: readonly SqlStatement[], options: { readonly durable: boolean }): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("the database is closed"));
     this.transaction(statements);
     return options.durable ? this.syncWal() : Promise.resolve();
   }
 
   /** Resolves when everything committed so far is on disk. */
   syncWal(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("the database is closed"));
     return new Promise((resolve, reject) => fdatasync(this.walFd, (error) => (error === null ? resolve() : reject(error))));
   }
 
@@ -92,6 +96,8 @@ export class SqlWriter {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.cache.clear();
     this.db.close();
     closeSync(this.walFd);

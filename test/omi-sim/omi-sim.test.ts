@@ -115,6 +115,21 @@ describe("omi-sim event web service", () => {
     first.close();
   });
 
+  test("the counts kept in memory are what a recount of the file gives (new, merged, closed, changed, own duplicate_count)", async () => {
+    const dir = tempDir();
+    const live = await SimStore.open(dir);
+    await live.deliver("raw", [event({ title: "a", key: "k1" }), event({ title: "b", key: "k2", duplicate_count: 3 }), event({ title: "c" })], "2026-11-24T10:00:00.000Z");
+    await live.deliver("raw", [event({ title: "a2", key: "k1" }), event({ title: "b2", key: "k2" }), event({ title: "up", key: "x", close_key_pattern: "k<*>" })], "2026-11-24T10:00:01.000Z");
+    await live.change("omi-3", { state: "closed" }, "2026-11-24T10:00:02.000Z");
+    await live.deliver("raw", [event({ title: "a3", key: "k1" })], "2026-11-24T10:00:03.000Z");
+    const kept = live.stats();
+    expect(kept).toEqual({ deliveries: 3, eventsDelivered: 7, events: 5, duplicateCount: 5 });
+    live.close();
+    const recounted = await SimStore.open(dir);
+    expect(recounted.stats()).toEqual(kept);
+    recounted.close();
+  });
+
   test("bad input is a 400 naming the problem and stores nothing", async () => {
     for (const [type, body] of [["application/json", "{"], ["application/json", JSON.stringify({ event: { severity: "major" } })], ["text/xml", "<event_list><event><title>x</title>"], ["text/xml", '<!DOCTYPE x [<!ENTITY a "b">]><event><title>&a;</title></event>']] as const) {
       const res = await app.request(path, { method: "POST", headers: { "content-type": type }, body });

@@ -39,6 +39,15 @@ describe("openDatabase", () => {
     open.close();
   });
 
+  test("a write after close is refused with an error (the native driver would abort the process)", async () => {
+    const open = await openDatabase(tempDir());
+    open.close();
+    const late = { sql: "INSERT INTO node_meta (key, value, updated_at_ms) VALUES ('k', 'v', 0)", args: [] };
+    await expect(open.writer.commit([late], { durable: true })).rejects.toThrow("the database is closed");
+    await expect(open.writer.syncWal()).rejects.toThrow("the database is closed");
+    open.close(); // twice is harmless
+  });
+
   test("applies every migration once, across reopenings", async () => {
     const dir = tempDir();
     const expected = (await loadMigrations()).length;

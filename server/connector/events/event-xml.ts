@@ -155,7 +155,11 @@ function leafText(element: XmlElement, where: string): Checked<string> {
  * `YYYY-MM-DDThh:mm:ss[.fraction][Z|±hh:mm]`. Length is capped first, and the pattern has no
  * nested or adjacent unbounded repeats, so matching is linear.
  */
+/** The last text found valid: the events of one request usually share their time_created. */
+let lastValidDateTime = "";
+
 export function isIsoDateTime(value: string): boolean {
+  if (value === lastValidDateTime) return true;
   if (value.length > 64) return false;
   const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))?$/.exec(value);
   if (match === null) return false;
@@ -164,7 +168,9 @@ export function isIsoDateTime(value: string): boolean {
   const offsetMinutes = Number(match[8] ?? 0);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return false;
   if (hour > 23 || minute > 59 || second > 59) return false;
-  return offsetHours <= 14 && offsetMinutes <= 59;
+  if (offsetHours > 14 || offsetMinutes > 59) return false;
+  lastValidDateTime = value;
+  return true;
 }
 
 function daysInMonth(year: number, month: number): number {

@@ -8,7 +8,7 @@
 import type { Policy } from "../../config/model/types.ts";
 import { xmlLimits } from "../../constants.ts";
 import { parseEventData, isIsoDateTime } from "./event-xml.ts";
-import type { OprEvent } from "./event-record.ts";
+import { oprTextFields, type OprEvent } from "./event-record.ts";
 import { evaluate, recordOf } from "../policies/policy-engine.ts";
 import { mapJson } from "../policies/json-mapping.ts";
 
@@ -71,37 +71,58 @@ function jsonEvents(document: unknown): { ok: true; records: Record<string, unkn
   const list = Array.isArray(document) ? document : isObject(document) && Array.isArray(document["event_data"]) ? document["event_data"] : [document];
   if (list.length === 0) return refuse(400, "no events in the request");
   const records: Record<string, unknown>[] = [];
-  for (const [i, item] of list.entries()) {
+  for (let i = 0; i < list.length; i++) {
+    const item: unknown = list[i];
     if (!isObject(item)) return refuse(400, `event ${i + 1}: must be a JSON object`);
-    for (const [field, value] of Object.entries(item)) {
+    // JSON.parse makes own, enumerable properties only: for-in sees exactly Object.keys.
+    for (const field in item) {
+      const value = item[field];
       if (field === "custom_attributes") {
-        if (!isObject(value) || Object.values(value).some((v) => typeof v !== "string")) return refuse(400, `event ${i + 1}: custom_attributes must map names to strings`);
+        if (!isObject(value) || !allStrings(value)) return refuse(400, `event ${i + 1}: custom_attributes must map names to strings`);
       } else if (typeof value !== "string") return refuse(400, `event ${i + 1}: field ${field} must be a string`);
     }
-    records.push({ ...item, custom_attributes: Object.assign(Object.create(null) as Record<string, string>, item["custom_attributes"] ?? {}) });
+    // The parsed document is ours: its objects become the records, without a copy each.
+    if (!Object.hasOwn(item, "custom_attributes")) item["custom_attributes"] = Object.create(null) as Record<string, string>;
+    records.push(item);
   }
   return { ok: true, records };
+}
+
+function allStrings(object: Record<string, unknown>): boolean {
+  for (const name in object) if (typeof object[name] !== "string") return false;
+  return true;
 }
 
 /** What OMi would refuse or we would silently damage. */
 function eventProblem(event: OprEvent): string | null {
   if (event.time_created !== "" && !isIsoDateTime(event.time_created)) return `time_created '${event.time_created.slice(0, 64)}' is not an ISO-8601 date-time`;
-  for (const [field, value] of Object.entries(event)) {
-    if (typeof value === "string" && value.length > fieldCharsMax) return `field ${field} is longer than ${fieldCharsMax} characters`;
+  // An event's text lives in its text fields (the rest are the hints list and the attributes).
+  for (const field of oprTextFields) {
+    if (event[field].length > fieldCharsMax) return `field ${field} is longer than ${fieldCharsMax} characters`;
   }
   if (Object.keys(event.custom_attributes).length > customAttributesMax) return `more than ${customAttributesMax} custom attributes`;
   return null;
 }
 
 function depthOf(value: unknown, limit: number): number {
-  // Iterative, so a hostile document cannot overflow this function's own stack either.
-  let deepest = 0;
-  const stack: Array<[unknown, number]> = [[value, 1]];
+  // Iterative, so a hostile document cannot overflow this function's own stack either. Only
+  // structures are stacked; a scalar counts as one level below its parent.
+  if (typeof value !== "object" || value === null) return 1;
+  let deepest = 1;
+  const stack: unknown[] = [value];
+  const depths: number[] = [1];
   while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    deepest = Math.max(deepest, depth);
-    if (deepest > limit) return deepest;
-    if (typeof node === "object" && node !== null) for (const child of Object.values(node)) stack.push([child, depth + 1]);
+    const node = stack.pop() as Record<string, unknown>;
+    const depth = depths.pop()!;
+    for (const key in node) {
+      const child = node[key];
+      deepest = Math.max(deepest, depth + 1);
+      if (deepest > limit) return deepest;
+      if (typeof child === "object" && child !== null) {
+        stack.push(child);
+        depths.push(depth + 1);
+      }
+    }
   }
   return deepest;
 }

@@ -15,7 +15,7 @@
  * do carry are checked: given once, severity and state from OMi's lists, duplicate_count an integer.
  */
 import { assert } from "../../assert.ts";
-import { emptyOprEvent, eventStates, isEventState, isOprTextField, isSeverity, oprTextFields, severities, type OprEvent } from "./event-record.ts";
+import { emptyOprEvent, eventStates, isEventState, isSeverity, oprTextFields, severities, type OprEvent } from "./event-record.ts";
 import { readXml, type XmlElement } from "./xml-reader.ts";
 
 export const omiNamespace = "http://www.hp.com/2009/software/opr/data_model";
@@ -125,52 +125,99 @@ function declaredNamespace(root: XmlElement): string | undefined {
 }
 
 function localName(name: string): string {
-  return name.slice(name.indexOf(":") + 1);
+  const colon = name.indexOf(":");
+  return colon < 0 ? name : name.slice(colon + 1);
 }
+
+/** The fields an `<event>` may carry, each a bit, so "given twice" needs no set per event. */
+const knownFields = [...oprTextFields, "related_ci_hints", "custom_attribute_list", "duplicate_count"] as const;
+type KnownField = (typeof knownFields)[number];
+const fieldBits = new Map<string, number>(knownFields.map((field, i) => [field, 2 ** i]));
+assert(fieldBits.size <= 31, "the field bits fit a 32-bit mask");
+
+/**
+ * The known field an element names, as our own constant string, or null. A switch compares text;
+ * a Map or property lookup would first hash the freshly read name (measured: most of the cost of
+ * reading an event). The assertion below checks the cases against `knownFields`.
+ */
+function knownField(name: string): KnownField | null {
+  switch (name) {
+    case "title":
+      return "title";
+    case "description":
+      return "description";
+    case "key":
+      return "key";
+    case "close_key_pattern":
+      return "close_key_pattern";
+    case "state":
+      return "state";
+    case "severity":
+      return "severity";
+    case "category":
+      return "category";
+    case "subcategory":
+      return "subcategory";
+    case "application":
+      return "application";
+    case "object":
+      return "object";
+    case "related_ci":
+      return "related_ci";
+    case "time_created":
+      return "time_created";
+    case "related_ci_hints":
+      return "related_ci_hints";
+    case "custom_attribute_list":
+      return "custom_attribute_list";
+    case "duplicate_count":
+      return "duplicate_count";
+    default:
+      return null;
+  }
+}
+assert(knownFields.every((field) => knownField(`${field}`) === field), "knownField names every field an event may carry");
 
 /** One `<event>`; `position` counts from 1 among the list's events. */
 function readEvent(element: XmlElement, position: number): Checked<OprEvent> {
-  const where = `event ${position}`;
+  const where = () => `event ${position}`;
   const event = emptyOprEvent();
-  const seen = new Set<string>();
+  let seen = 0;
   for (const child of element.children) {
-    const field = localName(child.name);
-    const known = isOprTextField(field) || field === "related_ci_hints" || field === "custom_attribute_list" || field === "duplicate_count";
-    if (!known) continue;
-    if (seen.has(field)) return problem(`${where}: field ${field} given twice`);
-    seen.add(field);
+    const field = knownField(localName(child.name));
+    if (field === null) continue;
+    const bit = fieldBits.get(field)!;
+    if ((seen & bit) !== 0) return problem(`${where()}: field ${field} given twice`);
+    seen |= bit;
     if (field === "related_ci_hints") {
       event.related_ci_hints = child.children.filter((hint) => localName(hint.name) === "hint").map((hint) => hint.text);
     } else if (field === "custom_attribute_list") {
-      const attributes = readCustomAttributes(child, where);
+      const attributes = readCustomAttributes(child, where());
       if (!attributes.ok) return attributes;
       event.custom_attributes = attributes.value;
     } else if (field === "duplicate_count") {
       const count = child.text.trim();
-      if (!/^\d{1,15}$/.test(count)) return problem(`${where}: field duplicate_count: ${quote(child.text)} is not a non-negative integer`);
+      if (!/^\d{1,15}$/.test(count)) return problem(`${where()}: field duplicate_count: ${quote(child.text)} is not a non-negative integer`);
       event.duplicate_count = Number(count);
-    } else if (isOprTextField(field)) {
-      const value = readTextField(field, child.text, where);
+    } else if (field === "severity" || field === "state") {
+      const value = readListed(field, child.text, where);
       if (!value.ok) return value;
       event[field] = value.value;
+    } else {
+      event[field] = child.text;
     }
   }
   assert(oprTextFields.every((field) => typeof event[field] === "string"), "every text field of a read event is a string");
   return { ok: true, value: event };
 }
 
-function readTextField(field: string, text: string, where: string): Checked<string> {
-  if (field === "severity" && text !== "") {
-    const severity = text.trim().toLowerCase();
-    if (!isSeverity(severity)) return problem(`${where}: field severity: ${quote(text)} is not one of ${severities.join(", ")}`);
-    return { ok: true, value: severity };
-  }
-  if (field === "state" && text !== "") {
-    const state = text.trim().toLowerCase();
-    if (!isEventState(state)) return problem(`${where}: field state: ${quote(text)} is not one of ${eventStates.join(", ")}`);
-    return { ok: true, value: state };
-  }
-  return { ok: true, value: text };
+/** Severity and state come from OMi's lists (any case, spaces around); empty means not set. */
+function readListed(field: "severity" | "state", text: string, where: () => string): Checked<string> {
+  if (text === "") return { ok: true, value: text };
+  const value = text.trim().toLowerCase();
+  if (field === "severity" && !isSeverity(value)) return problem(`${where()}: field severity: ${quote(text)} is not one of ${severities.join(", ")}`);
+  if (field === "state" && !isEventState(value)) return problem(`${where()}: field state: ${quote(text)} is not one of ${eventStates.join(", ")}`);
+  return { ok: true, value };
 }
 
 function readCustomAttributes(list: XmlElement, where: string): Checked<Record<string, string>> {

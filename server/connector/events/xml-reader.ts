@@ -43,16 +43,19 @@ class XmlSyntaxError extends Error {
   }
 }
 
-/** An element whose end tag has not been read yet. */
+/** An element whose end tag has not been read yet; `text` grows as its character data is read. */
 interface OpenElement {
   readonly name: string;
   readonly attributes: Record<string, string>;
   readonly children: XmlElement[];
-  readonly textParts: string[];
+  text: string;
   textBytes: number;
   /** Offset of its `<`, for "unclosed" errors. */
   readonly offset: number;
 }
+
+/** Shared by every element without attributes (most of them): never written to. */
+const noAttributes: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
 
 interface Reader {
   readonly text: string;
@@ -242,14 +245,14 @@ function readStartTag(reader: Reader, stack: OpenElement[], done: (element: XmlE
     done({ name, attributes, children: [], text: "" });
   } else {
     reader.offset++;
-    stack.push({ name, attributes, children: [], textParts: [], textBytes: 0, offset });
+    stack.push({ name, attributes, children: [], text: "", textBytes: 0, offset });
   }
 }
 
 /** Attributes up to (not past) `>` or `/>`. */
 function readAttributes(reader: Reader): Record<string, string> {
   const { text } = reader;
-  const attributes = Object.create(null) as Record<string, string>;
+  let attributes = noAttributes as Record<string, string>;
   for (let count = 0; ; count++) {
     const spaced = skipSpace(reader);
     const unit = text.charCodeAt(reader.offset);
@@ -265,6 +268,7 @@ function readAttributes(reader: Reader): Record<string, string> {
     skipSpace(reader);
     const value = readAttributeValue(reader, name);
     if (Object.hasOwn(attributes, name)) fail(`duplicate attribute ${name}`, offset);
+    if (attributes === noAttributes) attributes = Object.create(null) as Record<string, string>;
     attributes[name] = value;
   }
 }
@@ -318,26 +322,34 @@ function readEndTag(reader: Reader, stack: OpenElement[]): XmlElement {
   const open = stack.pop();
   assert(open !== undefined, "content is read only inside an open element");
   if (open.name !== name) fail(`end tag </${name}> does not match <${open.name}>`, offset);
-  return { name, attributes: open.attributes, children: open.children, text: open.textParts.join("") };
+  return { name, attributes: open.attributes, children: open.children, text: open.text };
 }
 
 /** Literal character data up to the next `<` or `&`. */
 function readCharData(reader: Reader, current: OpenElement): void {
   const { text } = reader;
   const start = reader.offset;
-  // Most runs are short printable ASCII: found and checked by native scans, not unit by unit.
-  const plain = runBeforeMarkup(text, start);
-  const end = start + plain.length;
-  if (!notPlainAscii.test(plain) && !plain.includes("]]>")) {
-    reader.offset = end;
-    addTextBytes(current, plain.length, start);
-    current.textParts.push(plain);
+  // Most runs are printable ASCII without ']': nothing to check or normalize, one pass finds the end.
+  let cursor = start;
+  let plain = true;
+  while (cursor < text.length) {
+    const unit = text.charCodeAt(cursor);
+    if (unit === LT || unit === AMP) break;
+    if (unit < SPACE || unit > 0x7e || unit === CLOSE_BRACKET) {
+      plain = false;
+      break;
+    }
+    cursor++;
+  }
+  if (plain) {
+    reader.offset = cursor;
+    addTextBytes(current, cursor - start, start);
+    current.text += text.slice(start, cursor);
     return;
   }
   let bytes = 0;
   let sawCr = false;
-  let cursor = start;
-  while (cursor < text.length) {
+  for (cursor = start; cursor < text.length; ) {
     const unit = text.charCodeAt(cursor);
     if (unit === LT || unit === AMP) break;
     if (unit === CLOSE_BRACKET && text.startsWith("]]>", cursor)) fail("']]>' is not allowed in text", cursor);
@@ -348,18 +360,7 @@ function readCharData(reader: Reader, current: OpenElement): void {
   reader.offset = cursor;
   addTextBytes(current, bytes, start);
   const run = text.slice(start, cursor);
-  current.textParts.push(sawCr ? normalizeLineEnds(run) : run);
-}
-
-/** Anything but printable ASCII (so also CR, which needs normalizing, and every character checkChar would judge). */
-const notPlainAscii = /[^\x20-\x7e]/;
-
-/** The character data from `from` up to the next `<` or `&` (a document without any `&` is not scanned to its end each time). */
-function runBeforeMarkup(text: string, from: number): string {
-  const lt = text.indexOf("<", from);
-  const run = text.slice(from, lt < 0 ? text.length : lt);
-  const amp = run.indexOf("&");
-  return amp < 0 ? run : run.slice(0, amp);
+  current.text += sawCr ? normalizeLineEnds(run) : run;
 }
 
 /** `<![CDATA[…]]>`: literal text, no references, same character rules. */
@@ -379,14 +380,14 @@ function readCData(reader: Reader, current: OpenElement): void {
   reader.offset = end + 3;
   addTextBytes(current, bytes, start);
   const run = text.slice(start + 9, end);
-  current.textParts.push(sawCr ? normalizeLineEnds(run) : run);
+  current.text += sawCr ? normalizeLineEnds(run) : run;
 }
 
 function appendText(reader: Reader, current: OpenElement, decoded: string): void {
   let bytes = 0;
   for (let i = 0; i < decoded.length; i++) bytes += unitBytes(decoded.charCodeAt(i));
   addTextBytes(current, bytes, reader.offset);
-  current.textParts.push(decoded);
+  current.text += decoded;
 }
 
 function addTextBytes(current: OpenElement, bytes: number, offset: number): void {
@@ -462,19 +463,24 @@ function digitValue(unit: number, hex: boolean): number {
 function readName(reader: Reader, what: string): string {
   const { text } = reader;
   const start = reader.offset;
-  if (!isNameStart(codePointAt(text, start))) fail(`expected ${what}`, start);
-  let chars = 0;
-  while (reader.offset < text.length) {
+  const first = codePointAt(text, start);
+  if (!isNameStart(first)) fail(`expected ${what}`, start);
+  let cursor = start + (first > 0xffff ? 2 : 1);
+  for (let chars = 1; cursor < text.length; ) {
     // Names are almost always ASCII: one table lookup per character instead of the range tests.
-    const unit = text.charCodeAt(reader.offset);
-    const point = unit < 0x80 ? unit : codePointAt(text, reader.offset);
-    const ok = point < 0x80 ? (asciiNameClass[point]! & (chars === 0 ? NAME_START : NAME_CHAR)) !== 0 : chars === 0 ? isNameStart(point) : isNameChar(point);
-    if (!ok) break;
-    chars++;
-    if (chars > xmlLimits.nameCharsMax) fail(`name longer than ${xmlLimits.nameCharsMax} characters`, start);
-    reader.offset += point > 0xffff ? 2 : 1;
+    const unit = text.charCodeAt(cursor);
+    if (unit < 0x80) {
+      if ((asciiNameClass[unit]! & NAME_CHAR) === 0) break;
+      cursor++;
+    } else {
+      const point = text.codePointAt(cursor)!;
+      if (!isNameChar(point)) break;
+      cursor += point > 0xffff ? 2 : 1;
+    }
+    if (++chars > xmlLimits.nameCharsMax) fail(`name longer than ${xmlLimits.nameCharsMax} characters`, start);
   }
-  return text.slice(start, reader.offset);
+  reader.offset = cursor;
+  return text.slice(start, cursor);
 }
 
 const NAME_START = 1;

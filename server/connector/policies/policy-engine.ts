@@ -164,7 +164,7 @@ function buildEvent(policy: Policy, record: Record<string, unknown>, options: { 
     title: fields.title === "" ? untitled : fields.title,
     severity: isSeverity(severity) ? severity : "unknown",
     state: isEventState(state) ? state : "open",
-    time_created: fields.time_created === "" ? new Date(options.nowMs).toISOString() : fields.time_created,
+    time_created: fields.time_created === "" ? isoAt(options.nowMs) : fields.time_created,
     related_ci_hints: draft.hints,
     custom_attributes: draft.attributes,
   };
@@ -180,7 +180,8 @@ function buildEvent(policy: Policy, record: Record<string, unknown>, options: { 
  * the record's custom_attributes → custom attributes. Scalars become text; structures are skipped.
  */
 function fromRecord(record: Record<string, unknown>): Draft {
-  const fields = Object.fromEntries(oprTextFields.map((f) => [f, scalarText(record[f])])) as Record<OprTextField, string>;
+  const fields = {} as Record<OprTextField, string>;
+  for (const f of oprTextFields) fields[f] = scalarText(record[f]);
   if (fields.key === "") fields.key = scalarText(valueAt(record, "omi_event_key"));
   if (fields.object === "") fields.object = scalarText(valueAt(record, "subcomponent"));
   const attributes = Object.create(null) as Record<string, string>;
@@ -194,6 +195,14 @@ function fromRecord(record: Record<string, unknown>): Draft {
     if (value !== "" && !Object.hasOwn(attributes, name)) attributes[name] = value;
   }
   return { fields, hints: hintsOf(record), attributes, severityMap: new Map() };
+}
+
+/** The events of one request share their clock: its text is made once, not per event. */
+let lastIso: { readonly ms: number; readonly text: string } = { ms: Number.NaN, text: "" };
+
+function isoAt(ms: number): string {
+  if (lastIso.ms !== ms) lastIso = { ms, text: new Date(ms).toISOString() };
+  return lastIso.text;
 }
 
 function hintsOf(record: Record<string, unknown>): string[] {

@@ -10,7 +10,9 @@
  *   slow delays each answer, down answers 503 and closes the connection.
  * - `POST /omi-sim/events/<id>/change {state?, severity?, assigned_user?, annotation?}`: an operator's
  *   change, recorded for back-sync; `GET /omi-sim/changes?after=SEQ` lists them.
- * - `GET /omi-sim/stats`, `GET /omi-sim/deliveries` are counts for tests (raw duplicate deliveries).
+ * - `GET /omi-sim/stats`: counts for tests (deliveries, events delivered, stored, merged as duplicates).
+ * - `GET /omi-sim/deliveries?after=SEQ&limit=N&body=true`: the raw deliveries in order (at most
+ *   1,000 per page; each body as received only with body=true), to see what was sent twice.
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -24,6 +26,8 @@ export type FaultMode = "ok" | "fail" | "slow" | "down";
 
 const eventListPath = "/opr-web/rest/9.10/event_list";
 const slowDelayMsDefault = 2_000;
+/** Deliveries listed per page: bodies run to megabytes each. */
+const deliveriesPageMax = 1_000;
 const changeFields = new Set(["state", "severity", "assigned_user", "annotation"]);
 
 export function createSimApp(store: SimStore, options: { readonly nowMs?: () => number } = {}): Hono {
@@ -80,6 +84,13 @@ export function createSimApp(store: SimStore, options: { readonly nowMs?: () => 
   });
 
   app.get("/omi-sim/changes", async (c) => c.json({ changes: await store.changes(Number(c.req.query("after") ?? 0) || 0) }));
+  app.get("/omi-sim/deliveries", async (c) => {
+    const after = Number(c.req.query("after") ?? 0);
+    const limit = Number(c.req.query("limit") ?? deliveriesPageMax);
+    if (!Number.isSafeInteger(after) || after < 0) return c.json(errorBody(400, "after: must be a non-negative integer"), 400);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > deliveriesPageMax) return c.json(errorBody(400, `limit: must be an integer from 1 to ${deliveriesPageMax}`), 400);
+    return c.json({ deliveries: await store.deliveries(after, { limit, withBody: c.req.query("body") === "true" }) });
+  });
   app.get("/omi-sim/stats", async (c) => c.json({ ...store.stats(), fault: fault.mode }));
   app.get("/omi-sim/events/:id", async (c) => {
     const event = await store.event(c.req.param("id"));

@@ -70,6 +70,14 @@ interface ActiveEvent {
  * benchmark pushes tens of thousands of events a second through this process on the same machine
  * as the group it measures. The index is rebuilt from the file at open and after a failed write.
  */
+export interface SimDelivery {
+  readonly seq: number;
+  readonly receivedAt: string;
+  readonly events: number;
+  readonly bodyChars: number;
+  readonly body?: string;
+}
+
 export interface SimStats {
   readonly deliveries: number;
   readonly eventsDelivered: number;
@@ -216,6 +224,19 @@ export class SimStore {
   async changes(afterSeq: number): Promise<Array<{ seq: number; eventId: string; at: string; change: SimChange }>> {
     const rows = await this.client.execute({ sql: "SELECT seq, event_id, at, change FROM changes WHERE seq > ? ORDER BY seq LIMIT 1000", args: [afterSeq] });
     return rows.rows.map((r) => ({ seq: Number(r["seq"]), eventId: String(r["event_id"]), at: String(r["at"]), change: JSON.parse(String(r["change"])) as SimChange }));
+  }
+
+  /** The raw deliveries after `afterSeq`, oldest first, at most `limit`; bodies only when asked (they are large). */
+  async deliveries(afterSeq: number, options: { readonly limit: number; readonly withBody: boolean }): Promise<SimDelivery[]> {
+    const columns = options.withBody ? "seq, received_at, events, length(body) AS bytes, body" : "seq, received_at, events, length(body) AS bytes";
+    const rows = await this.client.execute({ sql: `SELECT ${columns} FROM deliveries WHERE seq > ? ORDER BY seq LIMIT ?`, args: [afterSeq, options.limit] });
+    return rows.rows.map((r) => ({
+      seq: Number(r["seq"]),
+      receivedAt: String(r["received_at"]),
+      events: Number(r["events"]),
+      bodyChars: Number(r["bytes"]),
+      ...(options.withBody ? { body: String(r["body"]) } : {}),
+    }));
   }
 
   /** Counts for tests and demos: deliveries, events received in them, events stored, duplicates merged. */

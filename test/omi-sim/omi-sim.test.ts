@@ -130,6 +130,24 @@ describe("omi-sim event web service", () => {
     recounted.close();
   });
 
+  test("every raw delivery is listed in order, its body as received on request, paged by seq", async () => {
+    const xml = writeOmiEventList([event({ title: "x", key: "k" })]);
+    await app.request(path, { method: "POST", headers: { "content-type": "text/xml" }, body: xml });
+    await app.request(path, { method: "POST", headers: { "content-type": "text/xml" }, body: xml }); // sent twice: one event, two deliveries
+    await postJson([event({ title: "y" }), event({ title: "z" })]);
+    const page = async (query: string) => (await app.request(`/omi-sim/deliveries${query}`)).json() as Promise<{ deliveries: Array<{ seq: number; events: number; bodyChars: number; body?: string }> }>;
+    const all = (await page("")).deliveries;
+    expect(all.map((d) => [d.seq, d.events, d.bodyChars])).toEqual([[1, 1, xml.length], [2, 1, xml.length], [3, 2, all[2]!.bodyChars]]);
+    expect(all.every((d) => d.body === undefined)).toBe(true);
+    const withBodies = (await page("?after=1&limit=1&body=true")).deliveries;
+    expect(withBodies.map((d) => [d.seq, d.body])).toEqual([[2, xml]]);
+    for (const bad of ["?after=-1", "?limit=0", "?limit=1001", "?after=x"]) {
+      const res = await app.request(`/omi-sim/deliveries${bad}`);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/after|limit/);
+    }
+  });
+
   test("bad input is a 400 naming the problem and stores nothing", async () => {
     for (const [type, body] of [["application/json", "{"], ["application/json", JSON.stringify({ event: { severity: "major" } })], ["text/xml", "<event_list><event><title>x</title>"], ["text/xml", '<!DOCTYPE x [<!ENTITY a "b">]><event><title>&a;</title></event>']] as const) {
       const res = await app.request(path, { method: "POST", headers: { "content-type": type }, body });

@@ -354,6 +354,12 @@ export const outboxLimits = {
    */
   eventsPerPackageMax: 1_000_000,
   /**
+   * Undelivered events moved out of compacted log entries into event rows per flush. Compaction
+   * during an outage used to move a whole backlog in one transaction (measured: batched p99 150-230
+   * ms with a compaction in the run, 70 ms without); the entries stay until their events are moved.
+   */
+  materializeEventsPerFlushMax: 20_000,
+  /**
    * The disk budget of a package's backlog (stored event bytes) when its HA package policy sets no
    * `outboxBytesMax`; the backlog is also held in memory, hence the ceiling on what a package may set.
    */

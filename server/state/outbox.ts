@@ -370,13 +370,25 @@ export class Outbox {
     return false;
   }
 
+  /** The lowest log index a run of undelivered events points into (Infinity when none): the log must keep it. */
+  lowestRunIndex(): number {
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const box of this.packages.values()) if (box.runs.length > 0) lowest = Math.min(lowest, box.runs[0]!.index);
+    return lowest;
+  }
+
   /**
-   * Writes what changed since the last flush. Entries at or below `compactedThrough` may be deleted
-   * in the same transaction, so undelivered events in them go into event rows; newer ones only as runs.
+   * Writes what changed since the last flush. Undelivered events of entries at or below
+   * `compactedThrough` go into event rows, at most about `materializeEventsMax` per flush (whole
+   * runs, oldest first): the log keeps every entry a run still points into (`lowestRunIndex`), so a
+   * large backlog is moved over several flushes instead of in one transaction that stalls the node.
+   * Newer entries' events are kept only as runs.
    */
-  flush(out: SqlStatement[], compactedThrough: number): void {
+  flush(out: SqlStatement[], compactedThrough: number, materializeEventsMax: number = outboxLimits.materializeEventsPerFlushMax): void {
+    assert(materializeEventsMax >= 1, "each flush materializes something");
+    const budget = { eventsLeft: materializeEventsMax };
     for (const [name, box] of this.packages) {
-      const materialized = this.materializeCompacted(name, box, compactedThrough, out);
+      const materialized = this.materializeCompacted(name, box, compactedThrough, out, budget);
       if (!box.dirty && !materialized) continue;
       const rows: SqlValue[] = [];
       const runs: Run[] = [];
@@ -417,13 +429,14 @@ export class Outbox {
     box.deadRemoved = [];
   }
 
-  /** Runs whose log entry the compaction point has passed become event rows (seq order is log order: a prefix). */
-  private materializeCompacted(name: string, box: PackageOutbox, compactedThrough: number, out: SqlStatement[]): boolean {
-    if (box.runs.length === 0 || box.runs[0]!.index > compactedThrough) return false;
+  /** Runs whose log entry the compaction point has passed become event rows (seq order is log order: a prefix), within the flush's budget. */
+  private materializeCompacted(name: string, box: PackageOutbox, compactedThrough: number, out: SqlStatement[], budget: { eventsLeft: number }): boolean {
+    if (box.runs.length === 0 || box.runs[0]!.index > compactedThrough || budget.eventsLeft <= 0) return false;
     const rows: SqlValue[] = [];
     let at = 0;
-    while (box.runs.length > 0 && box.runs[0]!.index <= compactedThrough) {
+    while (box.runs.length > 0 && box.runs[0]!.index <= compactedThrough && budget.eventsLeft > 0) {
       const run = box.runs.shift()!;
+      budget.eventsLeft -= run.count;
       const lastSeq = run.firstSeq + run.count - 1;
       while (at < box.entries.length && box.entries[at]!.seq < run.firstSeq) at++;
       for (; at < box.entries.length && box.entries[at]!.seq <= lastSeq; at++) rows.push(name, box.entries[at]!.seq, storedRow(box.entries[at]!));

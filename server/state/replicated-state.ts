@@ -18,7 +18,7 @@ import { ConfigState, type ConfigRows } from "./config-state.ts";
 import { Outbox } from "./outbox.ts";
 import type { DeadLetterRow, OutboxRows } from "./outbox-types.ts";
 import { CorruptLogError, entryChecksum, entryTypeCode } from "../storage/raft-log-store.ts";
-import { storageLimits } from "../constants.ts";
+import { outboxLimits, storageLimits } from "../constants.ts";
 
 /** Per-entry outcome, handed to whoever proposed the entry. */
 export type ApplyResult = { readonly index: number; readonly ok: true; readonly version?: number } | { readonly index: number; readonly ok: false; readonly error: string };
@@ -45,7 +45,11 @@ export class ReplicatedState {
   private appliedIndex = 0;
   private flushedIndex = 0;
 
-  constructor(private readonly upkeep: KvUpkeep = defaultUpkeep) {}
+  constructor(
+    private readonly upkeep: KvUpkeep = defaultUpkeep,
+    /** Tests shrink it to spread a backlog's move into event rows over many flushes. */
+    private readonly materializeEventsMax: number = outboxLimits.materializeEventsPerFlushMax,
+  ) {}
 
   get applied(): number {
     return this.appliedIndex;
@@ -65,7 +69,6 @@ export class ReplicatedState {
     const runEntries = new Map<number, Uint8Array | undefined>(runs.map((r) => [r.index, undefined]));
     this.kv.beginReplay(rows.rows.map((r): KvRow => ({ key: String(r["key"]), value: r["value"] === null ? null : new Uint8Array(r["value"] as ArrayBuffer), modIndex: Number(r["mod_index"]) })));
     const storedCompacted = await this.replayStoredEntries(client, options, runEntries);
-    this.kv.endReplay(compactedThrough, storedCompacted);
     const parts = await client.execute("SELECT part, document FROM config_state");
     const part = (name: string) => (parts.rows.find((r) => r["part"] === name)?.["document"] as string | undefined) ?? null;
     const deployments = await client.execute("SELECT document FROM config_deployments ORDER BY version");
@@ -91,6 +94,9 @@ export class ReplicatedState {
         atMs: Number(r["at_ms"]),
       })),
     }, (index) => runEntries.get(index));
+    // Compacted entries that runs still read from were kept; the kv upkeep looks at them only later.
+    const deletable = this.deletableThrough(compactedThrough);
+    this.kv.endReplay(deletable, storedCompacted.filter((index) => index <= deletable));
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
     this.membersFlushedVersion = this.membersVersion;
@@ -152,7 +158,12 @@ export class ReplicatedState {
 
   /** Whether the log upkeep (deleting compacted entries, cleaning, tombstones) has work for a flush. */
   upkeepDue(compactedThrough: number): boolean {
-    return this.kv.upkeepDue({ ...this.upkeep, compactedThrough });
+    return this.outbox.lowestRunIndex() <= compactedThrough || this.kv.upkeepDue({ ...this.upkeep, compactedThrough: this.deletableThrough(compactedThrough) });
+  }
+
+  /** Compacted entries may be deleted only below the lowest one an outbox run still reads from. */
+  private deletableThrough(compactedThrough: number): number {
+    return Math.min(compactedThrough, this.outbox.lowestRunIndex() - 1);
   }
 
   /** Changes applied since the last flush, by key; the driver flushes when this grows. */
@@ -176,10 +187,11 @@ export class ReplicatedState {
    */
   flush(out: SqlStatement[], options: { readonly compactedThrough: number }): void {
     assert(options.compactedThrough <= this.appliedIndex, "only applied entries are compacted");
-    this.kv.flush(out, { ...this.upkeep, compactedThrough: options.compactedThrough });
+    // The outbox first: what it leaves as runs decides which compacted entries the log keeps.
+    this.outbox.flush(out, options.compactedThrough, this.materializeEventsMax);
+    this.kv.flush(out, { ...this.upkeep, compactedThrough: this.deletableThrough(options.compactedThrough) });
     this.flushMembers(out);
     this.config.flush(out);
-    this.outbox.flush(out, options.compactedThrough);
     this.flushedIndex = this.appliedIndex;
   }
 

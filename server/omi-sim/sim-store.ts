@@ -90,6 +90,8 @@ export class SimStore {
   private nextSeq = 1;
   /** Kept with the index, so a poll for counts does not scan every stored event. */
   private totals: SimStats = { deliveries: 0, eventsDelivered: 0, events: 0, duplicateCount: 0 };
+  /** A delivery still in flight when the store closes fails; it must not reopen the closed client. */
+  private closed = false;
 
   /**
    * Deliveries are written through the node's write path (prepared statements kept, WAL synced off
@@ -127,6 +129,7 @@ export class SimStore {
   }
 
   close(): void {
+    this.closed = true;
     this.writer.close();
     this.client.close();
   }
@@ -143,7 +146,7 @@ export class SimStore {
       // Answered only once on disk, as OMi answers only once it stored the events.
       await this.writer.commit(out.statements, { durable: true });
     } catch (error) {
-      await this.loadIndex(); // the index ran ahead of a write that did not happen
+      if (!this.closed) await this.loadIndex(); // the index ran ahead of a write that did not happen
       throw error;
     }
     return ids;

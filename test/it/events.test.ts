@@ -72,6 +72,7 @@ test("20,000 events from 4 sources to random nodes; the forwarding node killed -
   const total = sources * batchesPerSource * perBatch;
   const killed: string[] = [];
   let sent = 0;
+  const restarts: Promise<void>[] = [];
   const chaos = (async () => {
     // Bounded: each step waits for progress, at most a few seconds.
     for (const [atSent, action] of [[4_000, "kill"], [9_000, "omi-down"], [14_000, "kill"]] as const) {
@@ -86,8 +87,9 @@ test("20,000 events from 4 sources to random nodes; the forwarding node killed -
       if (holder === null || group.running().length < 3) continue;
       killed.push(holder);
       await group.kill(holder, "SIGKILL");
-      // Bring it back after a while, so the second kill still leaves a majority.
-      setTimeout(() => void group.restart(holder), 1_500);
+      // Bring it back after a while, so the second kill still leaves a majority (awaited below, so
+      // a restart never outlives the test).
+      restarts.push(Bun.sleep(1_500).then(() => group.restart(holder)));
     }
   })();
   await Promise.all(
@@ -117,6 +119,7 @@ test("20,000 events from 4 sources to random nodes; the forwarding node killed -
     }),
   );
   await chaos;
+  await Promise.all(restarts);
   let stats = { events: 0, eventsDelivered: 0, deliveries: 0 };
   for (let i = 0; i < 600 && stats.events < total; i++) {
     stats = (await (await fetch(`${simUrl}/omi-sim/stats`)).json()) as typeof stats;

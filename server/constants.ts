@@ -361,6 +361,13 @@ export const outboxLimits = {
    */
   materializeEventsPerFlushMax: 2_000,
   /**
+   * Log entries kept past the compaction point because they hold undelivered events, at most this
+   * much data: below it an event reaches the disk once (in its entry), and a backlog that forwarding
+   * works off soon is never rewritten (measured: batched 52-53k events/s with the rewrite, 58k
+   * without); past it the oldest events move into rows and their entries go. Read back at boot.
+   */
+  retainedLogBytesMax: 256 * 1024 * 1024,
+  /**
    * The disk budget of a package's backlog (stored event bytes) when its HA package policy sets no
    * `outboxBytesMax`; the backlog is also held in memory, hence the ceiling on what a package may set.
    */

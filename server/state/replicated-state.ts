@@ -16,6 +16,7 @@ import { BinaryDecodeError, ByteReader, ByteWriter } from "./binary.ts";
 import { KvTable, type KvFlushLimits, type KvRecord, type KvRow } from "./kv-table.ts";
 import { ConfigState, type ConfigRows } from "./config-state.ts";
 import { Outbox } from "./outbox.ts";
+import { EntrySizes } from "./entry-sizes.ts";
 import type { DeadLetterRow, OutboxRows } from "./outbox-types.ts";
 import { CorruptLogError, entryChecksum, entryTypeCode } from "../storage/raft-log-store.ts";
 import { outboxLimits, storageLimits } from "../constants.ts";
@@ -45,10 +46,15 @@ export class ReplicatedState {
   private appliedIndex = 0;
   private flushedIndex = 0;
 
+  /** What the entries still on disk hold, for the outbox's retention bound. */
+  private readonly entrySizes = new EntrySizes();
+
   constructor(
     private readonly upkeep: KvUpkeep = defaultUpkeep,
     /** Tests shrink it to spread a backlog's move into event rows over many flushes. */
     private readonly materializeEventsMax: number = outboxLimits.materializeEventsPerFlushMax,
+    /** Log kept past the compaction point for undelivered events (tests: 0 moves them at once). */
+    private readonly retainedLogBytesMax: number = outboxLimits.retainedLogBytesMax,
   ) {}
 
   get applied(): number {
@@ -119,6 +125,7 @@ export class ReplicatedState {
         // Every stored entry up to the applied index is committed: a bad one is lost data.
         if (entryChecksum(index, term, type, data) !== Number(row["checksum"])) throw new CorruptLogError(`stored log entry ${index} fails its checksum`);
         if (index <= compactedThrough) storedCompacted.push(index);
+        this.entrySizes.note(index, data.length);
         if (runEntries.has(index)) runEntries.set(index, data);
         if (type === entryTypeCode.normal && data.length > 0) this.replayCommand(index, data);
         after = index;
@@ -147,6 +154,7 @@ export class ReplicatedState {
     for (const entry of entries) {
       assert(entry.index === this.appliedIndex + 1, `apply out of order: ${entry.index} after ${this.appliedIndex}`);
       this.appliedIndex = entry.index;
+      this.entrySizes.note(entry.index, entry.data.length);
       if (entry.type !== "normal" || entry.data.length === 0) {
         results.push({ index: entry.index, ok: true });
         continue;
@@ -158,7 +166,16 @@ export class ReplicatedState {
 
   /** Whether the log upkeep (deleting compacted entries, cleaning, tombstones) has work for a flush. */
   upkeepDue(compactedThrough: number): boolean {
-    return this.outbox.lowestRunIndex() <= compactedThrough || this.kv.upkeepDue({ ...this.upkeep, compactedThrough: this.deletableThrough(compactedThrough) });
+    return this.outbox.lowestRunIndex() <= this.materializeThrough(compactedThrough) || this.kv.upkeepDue({ ...this.upkeep, compactedThrough: this.deletableThrough(compactedThrough) });
+  }
+
+  /**
+   * Undelivered events stay in their log entries, past the compaction point too, while those kept
+   * entries hold at most `retainedLogBytesMax` (so an event usually reaches the disk once, even
+   * while OMi is away a while); beyond it the oldest runs move into event rows, and their entries go.
+   */
+  private materializeThrough(compactedThrough: number): number {
+    return Math.min(compactedThrough, this.entrySizes.keepWithin(compactedThrough, this.retainedLogBytesMax));
   }
 
   /** Compacted entries may be deleted only below the lowest one an outbox run still reads from. */
@@ -188,8 +205,10 @@ export class ReplicatedState {
   flush(out: SqlStatement[], options: { readonly compactedThrough: number }): void {
     assert(options.compactedThrough <= this.appliedIndex, "only applied entries are compacted");
     // The outbox first: what it leaves as runs decides which compacted entries the log keeps.
-    this.outbox.flush(out, options.compactedThrough, this.materializeEventsMax);
-    this.kv.flush(out, { ...this.upkeep, compactedThrough: this.deletableThrough(options.compactedThrough) });
+    this.outbox.flush(out, this.materializeThrough(options.compactedThrough), this.materializeEventsMax);
+    const deletable = this.deletableThrough(options.compactedThrough);
+    this.kv.flush(out, { ...this.upkeep, compactedThrough: deletable });
+    this.entrySizes.forgetThrough(deletable);
     this.flushMembers(out);
     this.config.flush(out);
     this.flushedIndex = this.appliedIndex;
@@ -287,6 +306,7 @@ export class ReplicatedState {
     // The caller deletes every log entry in the same transaction: all values go into kv rows.
     const statements: SqlStatement[] = [];
     this.kv.restore(rows, index, statements);
+    this.entrySizes.reset();
     this.replaceMembers(memberRows);
     this.appliedIndex = index;
     this.flushMembers(statements);

@@ -7,9 +7,13 @@
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { startCluster, type Cluster } from "../support/cluster.ts";
-import { cleanupAll } from "../support/node-process.ts";
+import { cleanupAll, tempDir } from "../support/node-process.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { startOmiSim } from "../support/omi-sim-process.ts";
 import { forwardingLimits } from "../../server/constants.ts";
+import { openDatabase } from "../../server/storage/database.ts";
+import { LibsqlLogStore } from "../../server/storage/libsql-log-store.ts";
 
 let cluster: Cluster | null = null;
 let sim: Subprocess | null = null;
@@ -164,6 +168,54 @@ test("bad input: each a 4xx naming the problem, and nothing committed", async ()
   expect(statusBody.config.outbox.reduce((n, o) => n + o.backlog, 0)).toBe(0);
   expect(((await (await fetch(`${simUrl}/omi-sim/stats`)).json()) as { deliveries: number }).deliveries).toBe(0);
 }, 60_000);
+
+test("with OMi down and the log compacted every 50 entries, undelivered events kept in compacted entries survive kill -9 of every node: all arrive once OMi is back", async () => {
+  const simUrl = await startSim();
+  await fetch(`${simUrl}/omi-sim/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode: "down" }) });
+  const config = join(tempDir(), "node.yaml");
+  writeFileSync(config, "snapshotEveryEntries: 50\n");
+  cluster = await startCluster({ size: 3, extraArgs: ["--omi-url", simUrl, "--config", config] });
+  const group = cluster;
+  await deployListener(group);
+  // 300 requests, each its own entry or nearly: six compactions pass entries still holding events.
+  const requests = 300;
+  const perRequest = 20;
+  for (let r = 0; r < requests; r++) {
+    const events = Array.from({ length: perRequest }, (_, i) => ({ title: `kept ${r}/${i}`, severity: "minor", omi_event_key: `kept:${r}:${i}` }));
+    for (let attempt = 0; ; attempt++) {
+      const targets = group.running();
+      const response = await fetch(`${targets[r % targets.length]!.url}/bsmc/rest/events/webhook`, { method: "POST", headers: { "content-type": "application/json", "idempotency-key": `kept-${r}` }, body: JSON.stringify(events) }).catch(() => null);
+      if (response?.status === 202) break;
+      expect(attempt).toBeLessThan(100);
+      await Bun.sleep(50);
+    }
+  }
+  const total = requests * perRequest;
+  const status = (await (await fetch(`${group.running()[0]!.url}/api/v1/status`)).json()) as { raft: { snapshotIndex?: number }; config: { outbox: Array<{ backlog: number }> } };
+  expect(status.config.outbox[0]!.backlog).toBe(total);
+  // Every node at once: each boots from its file alone, reading the kept entries back.
+  for (const node of group.running()) await group.kill(node.id, "SIGKILL");
+  // The file shows the design: compacted past entries that still hold events, none moved into rows.
+  const database = await openDatabase(group.node("n1").dataDir);
+  const { persisted } = await new LibsqlLogStore(database).load();
+  const count = async (sql: string, args: number[] = []) => Number((await database.client.execute({ sql, args })).rows[0]!["n"]);
+  const compactedThrough = persisted.snapshot?.meta.index ?? 0;
+  const kept = await count("SELECT count(*) AS n FROM raft_entries WHERE idx <= ?", [compactedThrough]);
+  const rows = await count("SELECT count(*) AS n FROM outbox_events");
+  const runsInKept = await count("SELECT count(*) AS n FROM outbox_runs WHERE log_index <= ?", [compactedThrough]);
+  database.close();
+  expect({ compacted: compactedThrough > 200, kept: kept > 100, runsInKept: runsInKept > 100, rows }).toEqual({ compacted: true, kept: true, runsInKept: true, rows: 0 });
+  for (const node of ["n1", "n2", "n3"]) await group.restart(node);
+  await group.waitForLeader();
+  await fetch(`${simUrl}/omi-sim/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode: "ok" }) });
+  let stats = { events: 0, eventsDelivered: 0 };
+  for (let i = 0; i < 600 && stats.events < total; i++) {
+    stats = (await (await fetch(`${simUrl}/omi-sim/stats`)).json()) as typeof stats;
+    await Bun.sleep(50);
+  }
+  expect(stats.events).toBe(total);
+  expect(stats.eventsDelivered - total).toBeLessThanOrEqual(forwardingLimits.batchEventsMax);
+}, 120_000);
 
 test("the package's disk budget: with OMi down, status alarms near it and new requests are refused (503) past it; once OMi is back the backlog drains and every accepted event arrives", async () => {
   const simUrl = await startSim();

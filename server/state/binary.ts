@@ -86,6 +86,11 @@ export class ByteWriter {
     return this;
   }
 
+  /** Bytes written so far. */
+  get size(): number {
+    return this.length;
+  }
+
   finish(): Uint8Array {
     return this.buffer.slice(0, this.length);
   }

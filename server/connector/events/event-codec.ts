@@ -46,6 +46,17 @@ export function encodeOprEvent(event: OprEvent): Uint8Array {
   return writeOprEvent(new ByteWriter(64 + event.description.length * 3 + event.title.length * 3), event).finish();
 }
 
+/** Several events into one buffer, as views of it: one allocation and one copy per request, not per event. */
+export function encodeOprEvents(events: readonly OprEvent[]): Uint8Array[] {
+  let sizeHint = 0;
+  for (const event of events) sizeHint += 64 + event.description.length * 3 + event.title.length * 3;
+  const out = new ByteWriter(sizeHint);
+  const ends: number[] = [];
+  for (const event of events) ends.push(writeOprEvent(out, event).size);
+  const buffer = out.finish();
+  return ends.map((end, i) => buffer.subarray(i === 0 ? 0 : ends[i - 1]!, end));
+}
+
 /** Reads one event from `reader` (up to its end code); throws BinaryDecodeError on malformed input. */
 function readOprEvent(reader: ByteReader): OprEvent {
   const event = emptyOprEvent();

@@ -12,7 +12,7 @@ import type { ReplicatedState } from "../../state/replicated-state.ts";
 import { resolveTemplate } from "../../config/model/resolve.ts";
 import type { Policy } from "../../config/model/types.ts";
 import { ingest } from "../../connector/events/ingest.ts";
-import { encodeOprEvent } from "../../connector/events/event-codec.ts";
+import { encodeOprEvents } from "../../connector/events/event-codec.ts";
 import { AcceptQueue } from "../../connector/events/accept-queue.ts";
 import { groupErrorResponse, runningGroup } from "../group-errors.ts";
 import { errorBody } from "../errors.ts";
@@ -38,7 +38,7 @@ export function eventRoutes(deps: EventRoutesDeps): Hono {
     if (!result.ok) return c.json(errorBody(result.status, result.error), result.status);
     if (result.events.length === 0) return c.json({ ids: [], duplicates: 0, suppressed: result.suppressed, ignored: result.ignored }, 202);
     runningGroup(deps.group);
-    const events = result.events.map(encodeOprEvent);
+    const events = encodeOprEvents(result.events);
     // A re-send is the same event again: same listener, same source id, same content. A changed
     // event under the same id (firing, then resolved) is new and must pass.
     const eventKeys = result.events.map((e, i) => {

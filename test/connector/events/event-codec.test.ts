@@ -1,6 +1,6 @@
 /** The binary event form the outbox keeps (server/connector/events/event-codec.ts). */
 import { describe, expect, test } from "bun:test";
-import { decodeOprEvent, encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
+import { decodeOprEvent, encodeOprEvent, encodeOprEvents } from "../../../server/connector/events/event-codec.ts";
 import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
 import { BinaryDecodeError } from "../../../server/state/binary.ts";
 import { seededRng } from "../../../server/raft/prng.ts";
@@ -51,6 +51,14 @@ describe("event codec", () => {
       const decoded = decodeOprEvent(encodeOprEvent(event));
       expect({ ...decoded, custom_attributes: { ...decoded.custom_attributes } }).toEqual({ ...event, custom_attributes: { ...event.custom_attributes } });
     }
+  });
+
+  test("a request's events encoded together are the same bytes as one by one, each its own view (also with text that grows the buffer)", () => {
+    const many = [emptyOprEvent(), full, { ...emptyOprEvent(), title: "✓".repeat(5000) }, { ...emptyOprEvent(), key: "k".repeat(100_000) }];
+    const together = encodeOprEvents(many);
+    expect(together.map((bytes) => [...bytes])).toEqual(many.map((event) => [...encodeOprEvent(event)]));
+    expect(new Set(together.map((bytes) => bytes.buffer)).size).toBe(1);
+    expect(encodeOprEvents([])).toEqual([]);
   });
 
   test("every truncation, an unknown field code and trailing bytes are decode errors, never a partial event", () => {

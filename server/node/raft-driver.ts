@@ -395,6 +395,6 @@ function termAt(persisted: PersistedState, index: number): number {
   const first = persisted.entries[0];
   if (index === 0 || first === undefined) return 0;
   const entry = persisted.entries[index - first.index];
-  assert(entry !== undefined && entry.index === index, `applied index ${index} is not in the stored log`);
+  assert(entry !== undefined && entry.index === index, () => `applied index ${index} is not in the stored log`);
   return entry.term;
 }

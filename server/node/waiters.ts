@@ -24,7 +24,7 @@ export class ProposalWaiters {
     const earlier = this.byIndex.get(index);
     if (earlier !== undefined) {
       // A deposed leader's slot, re-proposed after it won again: the old entry can no longer commit.
-      assert(earlier.term < term, `two proposals in one term at log slot ${index}`);
+      assert(earlier.term < term, () => `two proposals in one term at log slot ${index}`);
       earlier.reject(superseded());
     }
     const { promise, parked } = park<ApplyResult>();

@@ -40,9 +40,9 @@ export function encodeConfChange(change: ConfChange): Uint8Array {
 export function decodeConfChange(data: Uint8Array): ConfChange {
   assert(data.length >= 3, "conf change too short");
   assert(data.length <= 2 + raftTuning.nodeIdBytesMax, "conf change too long");
-  assert(data[0] === formatVersion, `conf change format version ${data[0]} unknown`);
+  assert(data[0] === formatVersion, () => `conf change format version ${data[0]} unknown`);
   const type = typesByCode[data[1] ?? 255];
-  assert(type !== undefined, `conf change type code ${data[1]} unknown`);
+  assert(type !== undefined, () => `conf change type code ${data[1]} unknown`);
   const nodeId = decoder.decode(data.subarray(2));
   return { type, nodeId };
 }

@@ -61,8 +61,8 @@ export class RaftLog {
 
   /** Entries in [lo, hi) capped at `bytesMax` of data, but always at least one entry if any. */
   slice(lo: number, hi: number, bytesMax: number): Entry[] {
-    assert(lo > this.dummyIndex, `slice ${lo} is compacted (first ${this.firstIndex()})`);
-    assert(hi <= this.lastIndex() + 1 && lo <= hi, `slice [${lo}, ${hi}) out of bounds`);
+    assert(lo > this.dummyIndex, () => `slice ${lo} is compacted (first ${this.firstIndex()})`);
+    assert(hi <= this.lastIndex() + 1 && lo <= hi, () => `slice [${lo}, ${hi}) out of bounds`);
     const start = lo - this.dummyIndex - 1;
     let end = start + 1;
     const endMax = hi - this.dummyIndex - 1;
@@ -103,7 +103,7 @@ export class RaftLog {
     const lastNew = index + entries.length;
     const conflict = this.findConflict(entries);
     if (conflict !== 0) {
-      assert(conflict > this.committed, `conflict at ${conflict} would overwrite committed ${this.committed}`);
+      assert(conflict > this.committed, () => `conflict at ${conflict} would overwrite committed ${this.committed}`);
       const first = entries[0];
       assert(first !== undefined && first.index === index + 1, "appended entries must follow index");
       this.truncateAndAppend(entries.slice(conflict - first.index));
@@ -149,13 +149,13 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (index <= this.committed) return;
-    assert(index <= this.lastIndex(), `commit ${index} beyond last index ${this.lastIndex()}`);
+    assert(index <= this.lastIndex(), () => `commit ${index} beyond last index ${this.lastIndex()}`);
     this.committed = index;
   }
 
   appliedTo(index: number): void {
-    assert(index >= this.applied, `applied regresses ${this.applied} → ${index}`);
-    assert(index <= this.committed, `applied ${index} beyond committed ${this.committed}`);
+    assert(index >= this.applied, () => `applied regresses ${this.applied} → ${index}`);
+    assert(index <= this.committed, () => `applied ${index} beyond committed ${this.committed}`);
     this.applied = index;
   }
 
@@ -179,7 +179,7 @@ export class RaftLog {
 
   /** Drop entries ≤ index (they live in a snapshot now). Never drops undurable entries. */
   compactTo(index: number): void {
-    assert(index <= this.applied, `compacting ${index} beyond applied ${this.applied}`);
+    assert(index <= this.applied, () => `compacting ${index} beyond applied ${this.applied}`);
     assert(index <= this.stableIndex, "compacting entries not yet durable");
     if (index <= this.dummyIndex) return;
     const term = this.term(index);

@@ -154,7 +154,7 @@ export class Raft {
   // ---------------------------------------------------------------- role transitions
 
   private reset(term: number): void {
-    assert(term >= this.term, `term must never decrease (${this.term} → ${term})`);
+    assert(term >= this.term, () => `term must never decrease (${this.term} → ${term})`);
     if (term !== this.term) {
       this.term = term;
       this.votedFor = null;
@@ -344,7 +344,7 @@ export class Raft {
   // ---------------------------------------------------------------- the common step
 
   step(m: Message): void {
-    assert(m.to === this.id, `message for ${m.to} delivered to ${this.id}`);
+    assert(m.to === this.id, () => `message for ${m.to} delivered to ${this.id}`);
     assert(m.from !== this.id, "a node never messages itself");
     if (m.term > this.term) {
       if (!this.stepHigherTerm(m)) return;
@@ -607,7 +607,7 @@ export class Raft {
     const log = this.log;
     const prevIndex = pr.next - 1;
     // Leader Completeness (§5.4): no follower can have matched beyond the leader's log.
-    assert(prevIndex <= log.lastIndex(), `${pr.id} matched ${pr.match} beyond leader's last ${log.lastIndex()}`);
+    assert(prevIndex <= log.lastIndex(), () => `${pr.id} matched ${pr.match} beyond leader's last ${log.lastIndex()}`);
     const prevTerm = log.term(prevIndex);
     if (prevTerm === termUnavailable) return this.sendSnapshot(pr);
     const last = log.lastIndex();
@@ -848,7 +848,7 @@ export class Raft {
   /** The shell snapshotted its state machine at `index` (= applied); compact the log behind it. */
   compact(index: number, data: Uint8Array): void {
     const log = this.log;
-    assert(index === log.applied, `snapshot index ${index} must equal applied ${log.applied}`);
+    assert(index === log.applied, () => `snapshot index ${index} must equal applied ${log.applied}`);
     assert(index >= log.dummyIndex, "snapshot older than the compaction point");
     const term = log.term(index);
     assert(term !== termUnavailable, "snapshot index must be in the log");

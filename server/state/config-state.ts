@@ -169,7 +169,7 @@ export class ConfigState {
   }
 
   apply(op: ConfigOp, index: number, memberIds: readonly string[]): ConfigApplyResult {
-    assert(index > this.lastIndex, `config ops apply in log order: ${index} after ${this.lastIndex}`);
+    assert(index > this.lastIndex, () => `config ops apply in log order: ${index} after ${this.lastIndex}`);
     this.lastIndex = index;
     return this.applyOp(op, index, memberIds);
   }

@@ -45,10 +45,10 @@ export class EntryLiveness {
 
   /** The value of `key` (valueBytes with its key) now lives in entry `index`. */
   hold(index: number, key: string, valueBytes: number, entryBytes: number): void {
-    assert(index > this.scannedThrough, `entry ${index} holds a value but was compacted (scanned through ${this.scannedThrough})`);
+    assert(index > this.scannedThrough, () => `entry ${index} holds a value but was compacted (scanned through ${this.scannedThrough})`);
     let holder = this.holders.get(index);
     if (holder === undefined) {
-      assert(index >= this.lastHeld, `entries are held in log order: ${index} after ${this.lastHeld}`);
+      assert(index >= this.lastHeld, () => `entries are held in log order: ${index} after ${this.lastHeld}`);
       holder = { keys: [], live: 0, liveBytes: 0, bytes: entryBytes };
       this.holders.set(index, holder);
       this.lastHeld = index;
@@ -66,7 +66,7 @@ export class EntryLiveness {
     assert(this.scannedThrough === 0 && this.deadRetained.length === 0, "resume once, before any compaction");
     let storedHolders = 0;
     for (const index of storedCompacted) {
-      assert(index <= compactedThrough, `stored entry ${index} is above the compaction point ${compactedThrough}`);
+      assert(index <= compactedThrough, () => `stored entry ${index} is above the compaction point ${compactedThrough}`);
       const holder = this.holders.get(index);
       if (holder === undefined) {
         this.deadRetained.push(index);
@@ -103,7 +103,7 @@ export class EntryLiveness {
   /** A value that lived in entry `index` was overwritten, deleted or moved out. */
   release(index: number, valueBytes: number): void {
     const holder = this.holders.get(index);
-    assert(holder !== undefined && holder.live > 0, `entry ${index} holds no live value to release`);
+    assert(holder !== undefined && holder.live > 0, () => `entry ${index} holds no live value to release`);
     holder.live--;
     holder.liveBytes -= valueBytes;
     const retained = index <= this.scannedThrough;

@@ -17,7 +17,7 @@ export class EntrySizes {
   /** Entry `index` holds `bytes` of data; indexes are noted in ascending order (gaps allowed). */
   note(index: number, bytes: number): void {
     assert(Number.isSafeInteger(bytes) && bytes >= 0, "an entry's size is a byte count");
-    assert(index > this.lastIndex, `entry sizes are noted in log order: ${index} after ${this.lastIndex}`);
+    assert(index > this.lastIndex, () => `entry sizes are noted in log order: ${index} after ${this.lastIndex}`);
     this.sums.push(this.sumThrough(this.lastIndex) + bytes);
     this.indexes.push(index);
     this.lastIndex = index;

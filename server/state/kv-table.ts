@@ -223,7 +223,7 @@ export class KvTable {
         this.records.set(key, { ...record, inRow: true });
         this.liveness.release(target.index, record.value.length + key.length);
       }
-      assert(!this.liveness.holds(target.index), `cleaned entry ${target.index} still holds a value`);
+      assert(!this.liveness.holds(target.index), () => `cleaned entry ${target.index} still holds a value`);
     }
     if (args.length > 0) multiRow(upsertRows, args, out);
   }

@@ -462,17 +462,17 @@ export class Outbox {
     const add = (name: string, entry: StoredEntry) => {
       const box = this.box(name);
       if (entry.seq <= box.cursor) return; // a run may end in delivered events
-      assert(entry.seq < box.nextSeq, `outbox event ${name}/${entry.seq} outside (${box.cursor}, ${box.nextSeq})`);
+      assert(entry.seq < box.nextSeq, () => `outbox event ${name}/${entry.seq} outside (${box.cursor}, ${box.nextSeq})`);
       box.entries.push(entry);
       box.bytes += entry.bytes.length;
     };
     for (const row of rows.entries) add(row.name, fromRow(row.document));
     for (const run of [...(rows.runs ?? [])].sort((a, b) => a.firstSeq - b.firstSeq)) {
       const data = entryData(run.index);
-      assert(data !== undefined, `outbox run ${run.name}/${run.firstSeq} points at log entry ${run.index}, which is not stored`);
+      assert(data !== undefined, () => `outbox run ${run.name}/${run.firstSeq} points at log entry ${run.index}, which is not stored`);
       const { atMs, events: views } = acceptedEvents(data);
       const events = ownedCopies(views.slice(run.position, run.position + run.count));
-      assert(run.position >= 0 && run.position + run.count <= views.length, `outbox run ${run.name}/${run.firstSeq} lies outside entry ${run.index}`);
+      assert(run.position >= 0 && run.position + run.count <= views.length, () => `outbox run ${run.name}/${run.firstSeq} lies outside entry ${run.index}`);
       for (let i = 0; i < run.count; i++) {
         const position = run.position + i;
         add(run.name, { seq: run.firstSeq + i, id: `${run.index}.${position}`, acceptedAtMs: atMs, bytes: events[i]!, index: run.index, position });
@@ -491,8 +491,8 @@ export class Outbox {
   private loadDeadLetters(rows: readonly DeadLetterRow[]): void {
     for (const row of [...rows].sort((a, b) => a.seq - b.seq)) {
       const box = this.box(row.name);
-      assert(row.seq <= box.cursor, `dead letter ${row.name}/${row.seq} is past the cursor ${box.cursor}`);
-      assert((box.deadLetters.at(-1)?.seq ?? 0) < row.seq, `dead letter ${row.name}/${row.seq} is stored once`);
+      assert(row.seq <= box.cursor, () => `dead letter ${row.name}/${row.seq} is past the cursor ${box.cursor}`);
+      assert((box.deadLetters.at(-1)?.seq ?? 0) < row.seq, () => `dead letter ${row.name}/${row.seq} is stored once`);
       box.deadLetters.push({ seq: row.seq, id: row.id, acceptedAtMs: row.acceptedAtMs, bytes: row.event.slice(), reason: { status: row.status, message: row.reason }, index: row.index, atMs: row.atMs });
       box.deadLetterBytes += row.event.length;
     }

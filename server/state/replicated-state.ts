@@ -152,7 +152,7 @@ export class ReplicatedState {
   apply(entries: readonly Entry[]): ApplyOutcome {
     const results: ApplyResult[] = [];
     for (const entry of entries) {
-      assert(entry.index === this.appliedIndex + 1, `apply out of order: ${entry.index} after ${this.appliedIndex}`);
+      assert(entry.index === this.appliedIndex + 1, () => `apply out of order: ${entry.index} after ${this.appliedIndex}`);
       this.appliedIndex = entry.index;
       this.entrySizes.note(entry.index, entry.data.length);
       if (entry.type !== "normal" || entry.data.length === 0) {
@@ -286,7 +286,7 @@ export class ReplicatedState {
   restore(data: Uint8Array, index: number): SqlStatement[] {
     const reader = new ByteReader(data);
     const version = reader.u8("snapshot version");
-    assert(version >= 1 && version <= snapshotVersion, `unknown snapshot version ${version}`);
+    assert(version >= 1 && version <= snapshotVersion, () => `unknown snapshot version ${version}`);
     assert(reader.f64("snapshot index") === index, "snapshot image does not match its metadata");
     const count = reader.u32("snapshot records");
     const rows: Array<[string, KvRecord]> = [];

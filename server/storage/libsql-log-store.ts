@@ -57,7 +57,7 @@ export class LibsqlLogStore implements RaftLogStore {
     if (cutFromIndex !== null) await this.db.delete(raftEntries).where(gte(raftEntries.index, cutFromIndex));
     const [appliedRow] = await this.db.select().from(raftApplied).where(eq(raftApplied.id, singletonId));
     const applied = Math.max(appliedRow?.applied ?? 0, snapshotIndex);
-    assert(applied <= Math.max(hardState.commit, snapshotIndex), `applied ${applied} is beyond commit ${hardState.commit}`);
+    assert(applied <= Math.max(hardState.commit, snapshotIndex), () => `applied ${applied} is beyond commit ${hardState.commit}`);
     return { persisted: { hardState, snapshot, entries, applied }, cutFromIndex };
   }
 

@@ -30,7 +30,7 @@ export class MemoryLogStore implements RaftLogStore {
     const first = batch.entries[0];
     if (first !== undefined) {
       const offset = (this.snapshot?.meta.index ?? 0) + 1;
-      assert(first.index >= offset && first.index <= offset + this.entries.length, `entry ${first.index} would leave a gap in the log`);
+      assert(first.index >= offset && first.index <= offset + this.entries.length, () => `entry ${first.index} would leave a gap in the log`);
       this.entries.length = first.index - offset;
       for (const entry of batch.entries) this.entries.push(entry);
     }

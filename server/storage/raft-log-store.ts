@@ -89,7 +89,7 @@ export function verifyLog(options: {
       }
       return { entries: good, cutFromIndex: expectedIndex };
     }
-    if (good.length > 0) assert(stored.term >= good[good.length - 1]!.term, `log terms decrease at index ${stored.index}`);
+    if (good.length > 0) assert(stored.term >= good[good.length - 1]!.term, () => `log terms decrease at index ${stored.index}`);
     good.push({ index: stored.index, term: stored.term, type: stored.type, data: stored.data });
   }
   const lastIndex = snapshotIndex + good.length;

@@ -32,7 +32,7 @@ export interface AcceptorProofInput extends DialerProofInput {
 const encoder = new TextEncoder();
 
 function hmac(secret: Uint8Array, label: string, parts: readonly Uint8Array[]): Uint8Array {
-  assert(secret.length >= transportLimits.secretBytesMin, `cluster secret must be at least ${transportLimits.secretBytesMin} bytes`);
+  assert(secret.length >= transportLimits.secretBytesMin, () => `cluster secret must be at least ${transportLimits.secretBytesMin} bytes`);
   const mac = createHmac("sha256", secret);
   mac.update(encoder.encode(label));
   for (const part of parts) {
@@ -48,7 +48,7 @@ function hmac(secret: Uint8Array, label: string, parts: readonly Uint8Array[]): 
 }
 
 function checkNonce(nonce: Uint8Array, what: string): void {
-  assert(nonce.length === transportLimits.nonceBytes, `${what} must be ${transportLimits.nonceBytes} bytes`);
+  assert(nonce.length === transportLimits.nonceBytes, () => `${what} must be ${transportLimits.nonceBytes} bytes`);
 }
 
 export function dialerProof(input: DialerProofInput): Uint8Array {
@@ -89,6 +89,6 @@ export function randomNonce(): Uint8Array {
 /** The configured secret as bytes (a string is taken as UTF-8). */
 export function secretBytes(secret: string | Uint8Array): Uint8Array {
   const bytes = typeof secret === "string" ? encoder.encode(secret) : secret;
-  assert(bytes.length >= transportLimits.secretBytesMin, `cluster secret must be at least ${transportLimits.secretBytesMin} bytes`);
+  assert(bytes.length >= transportLimits.secretBytesMin, () => `cluster secret must be at least ${transportLimits.secretBytesMin} bytes`);
   return bytes;
 }

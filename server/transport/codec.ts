@@ -196,7 +196,7 @@ export function frameSize(frame: Frame): number {
 /** Encodes one frame into a fresh, exactly sized buffer. The caller keeps frames under frameBytesMax. */
 export function encodeFrame(frame: Frame): Uint8Array {
   const size = frameSize(frame);
-  assert(size <= transportLimits.frameBytesMax, `frame of ${size} bytes exceeds frameBytesMax ${transportLimits.frameBytesMax}`);
+  assert(size <= transportLimits.frameBytesMax, () => `frame of ${size} bytes exceeds frameBytesMax ${transportLimits.frameBytesMax}`);
   const writer = new Writer(size);
   writer.u8(FRAME_MAGIC);
   writer.u8(FRAME_VERSION);
@@ -250,13 +250,13 @@ function writeBody(writer: Writer, frame: Frame): void {
 }
 
 function writeFixed(writer: Writer, data: Uint8Array, length: number, what: string): void {
-  assert(data.length === length, `${what} must be ${length} bytes, got ${data.length}`);
+  assert(data.length === length, () => `${what} must be ${length} bytes, got ${data.length}`);
   writer.raw(data);
 }
 
 function writeNodeId(writer: Writer, id: NodeId): void {
   const length = utf8Length(id);
-  assert(length > 0 && length <= raftTuning.nodeIdBytesMax, `node id length out of range: ${JSON.stringify(id)}`);
+  assert(length > 0 && length <= raftTuning.nodeIdBytesMax, () => `node id length out of range: ${JSON.stringify(id)}`);
   writer.string(id, length);
 }
 

@@ -30,7 +30,7 @@ export class OutgoingFragments {
    * snapshot while the last one is still in flight from holding several copies.
    */
   add(encoded: Uint8Array): boolean {
-    assert(encoded.length > this.chunkBytes && encoded.length <= transportLimits.frameBytesMax, `only large frames are fragmented (${encoded.length} bytes)`);
+    assert(encoded.length > this.chunkBytes && encoded.length <= transportLimits.frameBytesMax, () => `only large frames are fragmented (${encoded.length} bytes)`);
     if (this.frames.length >= transportLimits.fragmentedFramesMax) return false;
     if (this.queuedBytes + encoded.length > transportLimits.frameBytesMax) return false;
     this.frames.push(encoded);

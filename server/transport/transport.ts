@@ -158,7 +158,7 @@ export class Transport {
   send(messages: readonly Message[]): void {
     const touched = new Set<PeerLink>();
     for (const message of messages) {
-      assert(message.from === this.id, `message from ${message.from} sent by ${this.id}`);
+      assert(message.from === this.id, () => `message from ${message.from} sent by ${this.id}`);
       const link = this.links.get(message.to);
       if (link === undefined) {
         this.unroutableCount++;
@@ -189,7 +189,7 @@ export class Transport {
 
   /** Sends `body` to `peer` as a forward-request and resolves with its forward-response. */
   request(peer: NodeId, body: Uint8Array, timeoutMs: number): Promise<AppReply> {
-    assert(timeoutMs > 0 && timeoutMs <= transportLimits.appRequestTimeoutMsMax, `request timeout out of range: ${timeoutMs}`);
+    assert(timeoutMs > 0 && timeoutMs <= transportLimits.appRequestTimeoutMsMax, () => `request timeout out of range: ${timeoutMs}`);
     if (!this.running) return Promise.resolve({ ok: false, reason: "stopped" });
     const link = this.links.get(peer);
     if (link === undefined) return Promise.resolve({ ok: false, reason: "unknown-peer" });

@@ -20,7 +20,7 @@ const textDecoder = new TextDecoder("utf-8", { fatal: true });
 const textEncoder = new TextEncoder();
 
 export function varintSize(value: number): number {
-  assert(Number.isSafeInteger(value) && value >= 0, `varint out of range: ${value}`);
+  assert(Number.isSafeInteger(value) && value >= 0, () => `varint out of range: ${value}`);
   let size = 1;
   // At most 8 iterations: 2^53 < 128^8.
   for (let rest = value; rest >= 0x80 && size < varintBytesMax; size++) rest = Math.floor(rest / 128);
@@ -70,7 +70,7 @@ export class Writer {
   }
 
   u8(value: number): void {
-    assert(value >= 0 && value <= 0xff && Number.isInteger(value), `u8 out of range: ${value}`);
+    assert(value >= 0 && value <= 0xff && Number.isInteger(value), () => `u8 out of range: ${value}`);
     assert(this.position < this.buffer.length, "writer overflow (size computed wrong)");
     this.buffer[this.position++] = value;
   }
@@ -80,7 +80,7 @@ export class Writer {
   }
 
   varint(value: number): void {
-    assert(Number.isSafeInteger(value) && value >= 0, `varint out of range: ${value}`);
+    assert(Number.isSafeInteger(value) && value >= 0, () => `varint out of range: ${value}`);
     const buffer = this.buffer;
     let rest = value;
     // Bounded: a safe integer has at most 8 groups of 7 bits.
@@ -118,7 +118,7 @@ export class Writer {
   }
 
   finish(): Uint8Array {
-    assert(this.position === this.buffer.length, `writer wrote ${this.position} of ${this.buffer.length} bytes (size computed wrong)`);
+    assert(this.position === this.buffer.length, () => `writer wrote ${this.position} of ${this.buffer.length} bytes (size computed wrong)`);
     return this.buffer;
   }
 }

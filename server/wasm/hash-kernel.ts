@@ -107,7 +107,7 @@ export class RecordHasher {
       this.#copyRecords(batch, ptr + headerBytes, ptr + layout.dataOffset);
     }
     const status = this.#kernel.hashBatch(ptr, layout.totalBytes);
-    assert(status === 0, `hash kernel rejected a batch the loader built: ${statusNames[status] ?? status}`);
+    assert(status === 0, () => `hash kernel rejected a batch the loader built: ${statusNames[status] ?? status}`);
     out.set(new BigUint64Array(this.#kernel.memory.buffer, ptr + layout.outputOffset, count));
   }
 
@@ -135,7 +135,7 @@ export class RecordHasher {
     const needed = this.#regionPtr + bytes;
     const memory = this.#kernel.memory;
     if (needed <= memory.buffer.byteLength) return;
-    assert(needed <= wasmLimits.memoryBytesMax, `hash batch needs ${needed} bytes of linear memory, over wasmLimits.memoryBytesMax`);
+    assert(needed <= wasmLimits.memoryBytesMax, () => `hash batch needs ${needed} bytes of linear memory, over wasmLimits.memoryBytesMax`);
     memory.grow(Math.ceil((needed - memory.buffer.byteLength) / pageBytes));
     this.#bytes = new Uint8Array(memory.buffer);
     this.#words = new Uint32Array(memory.buffer);

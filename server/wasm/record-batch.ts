@@ -68,7 +68,7 @@ function packedShape(packed: PackedRecords): BatchShape {
   // The message is built only on failure: a template literal per offset would cost more than the
   // hashing of a small record.
   for (let i = 0; i < count; i++) {
-    if (offsets[i]! > offsets[i + 1]!) assert(false, `packed records: offsets must not decrease (at ${i + 1})`);
+    if (offsets[i]! > offsets[i + 1]!) assert(false, () => `packed records: offsets must not decrease (at ${i + 1})`);
   }
   const dataBytes = offsets[count]!;
   assert(dataBytes <= data.length, "packed records: offsets[count] is past the end of data");
@@ -76,9 +76,9 @@ function packedShape(packed: PackedRecords): BatchShape {
 }
 
 export function checkSeed(seed: bigint): void {
-  assert(seed >= 0n && seed <= seedMax, `hash seed must be an unsigned 64-bit integer, got ${seed}`);
+  assert(seed >= 0n && seed <= seedMax, () => `hash seed must be an unsigned 64-bit integer, got ${seed}`);
 }
 
 export function checkOutput(out: BigUint64Array, count: number): void {
-  assert(out.length >= count, `hash output has ${out.length} slots for ${count} records`);
+  assert(out.length >= count, () => `hash output has ${out.length} slots for ${count} records`);
 }

@@ -19,14 +19,14 @@ export type ModelTextFormat = "yaml" | "json";
 
 /** The canonical text of a model, ending in a newline. */
 export function exportModel(model: ConfigModel, format: ModelTextFormat): string {
-  assert(format === "yaml" || format === "json", `unknown model text format '${String(format)}'`);
+  assert(format === "yaml" || format === "json", () => `unknown model text format '${String(format)}'`);
   const document = modelDocument(model);
   return format === "json" ? `${JSON.stringify(document, null, 2)}\n` : emitYaml(document);
 }
 
 /** Parses and validates a model text; a text export wrote comes back as the same model. */
 export function importModelText(text: string, format: ModelTextFormat): ModelResult {
-  assert(format === "yaml" || format === "json", `unknown model text format '${String(format)}'`);
+  assert(format === "yaml" || format === "json", () => `unknown model text format '${String(format)}'`);
   const max = configLimits.textBytesMax;
   // Every UTF-16 unit is at least one UTF-8 byte: a long string is refused without being measured.
   const bytes = text.length > max ? text.length : Buffer.byteLength(text);
@@ -158,7 +158,7 @@ function inline(value: unknown): string {
     assert(Number.isFinite(value), "model numbers are finite");
     return String(value);
   }
-  assert(typeof value === "object", `no ${typeof value} in a model`);
+  assert(typeof value === "object", () => `no ${typeof value} in a model`);
   return Array.isArray(value) ? "[]" : "{}";
 }
 

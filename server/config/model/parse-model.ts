@@ -785,7 +785,7 @@ function optionalDescription(o: { readonly description?: string }): { descriptio
 /** Code-unit order, not locale order: the same on every node. Keys are unique in a valid model. */
 function sortedBy<T>(items: readonly T[], key: (item: T) => string): T[] {
   const sorted = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-  for (let i = 1; i < sorted.length; i++) assert(key(sorted[i - 1] as T) !== key(sorted[i] as T), `duplicate name '${key(sorted[i] as T)}' in a model`);
+  for (let i = 1; i < sorted.length; i++) assert(key(sorted[i - 1] as T) !== key(sorted[i] as T), () => `duplicate name '${key(sorted[i] as T)}' in a model`);
   return sorted;
 }
 

@@ -20,12 +20,12 @@ export function resolveTemplate(model: ConfigModel, templateName: string): Resol
   const activated = new Set<string>();
   for (const aspectName of template.aspects) {
     const aspect = aspects.get(aspectName);
-    assert(aspect !== undefined, `template '${template.name}' refers to a missing aspect '${aspectName}'`);
+    assert(aspect !== undefined, () => `template '${template.name}' refers to a missing aspect '${aspectName}'`);
     for (const packageName of aspect.packages) activated.add(packageName);
   }
   const resolved = [...activated].sort(compareCodeUnits).map((name): ResolvedPackage => {
     const pkg = packages.get(name);
-    assert(pkg !== undefined, `aspect refers to a missing package '${name}'`);
+    assert(pkg !== undefined, () => `aspect refers to a missing package '${name}'`);
     return {
       name: pkg.name,
       weight: pkg.weight,
@@ -34,7 +34,7 @@ export function resolveTemplate(model: ConfigModel, templateName: string): Resol
       forward: pkg.forward ?? { type: "omi" },
       policies: pkg.policies.map((policyName) => {
         const policy = policies.get(policyName);
-        assert(policy !== undefined, `package '${name}' refers to a missing policy '${policyName}'`);
+        assert(policy !== undefined, () => `package '${name}' refers to a missing policy '${policyName}'`);
         return policy;
       }),
     };

@@ -78,9 +78,9 @@ export class AckWindow {
 
   /** Records a batch about to be sent; returns its number (1, 2, ... per consumer). */
   open(first: number, last: number): number {
-    assert(first > this.acked && last >= first, `batch ${first}..${last} must lie after the consumer's watermark ${this.acked}`);
-    assert(first > this.sent, `batch ${first}..${last} overlaps what was sent (through ${this.sent})`);
-    assert(this.inFlight.length < this.inFlightMax, `at most ${this.inFlightMax} batches in flight`);
+    assert(first > this.acked && last >= first, () => `batch ${first}..${last} must lie after the consumer's watermark ${this.acked}`);
+    assert(first > this.sent, () => `batch ${first}..${last} overlaps what was sent (through ${this.sent})`);
+    assert(this.inFlight.length < this.inFlightMax, () => `at most ${this.inFlightMax} batches in flight`);
     const batch = this.nextBatch++;
     this.inFlight.push({ batch, first, last });
     this.sent = last;

@@ -129,9 +129,9 @@ function planRemovals(plan: Plan): void {
 /** Records one change of holder and keeps the loads in step. */
 function decide(plan: Plan, decision: { readonly spec: PackageSpec; readonly node: string | null; readonly reason: ChangeReason }): void {
   const { spec, node, reason } = decision;
-  assert(!plan.changes.has(spec.name), `package ${spec.name} changes at most once per plan`);
+  assert(!plan.changes.has(spec.name), () => `package ${spec.name} changes at most once per plan`);
   const before = plan.holders.get(spec.name) ?? null;
-  assert(before !== node, `a change of ${spec.name} must change its holder`);
+  assert(before !== node, () => `a change of ${spec.name} must change its holder`);
   if (before !== null && plan.eligible.has(before)) plan.loads.set(before, load(plan, before) - spec.weight);
   if (node !== null) plan.loads.set(node, load(plan, node) + spec.weight);
   plan.holders.set(spec.name, node);
@@ -165,7 +165,7 @@ function rebalance(plan: Plan): void {
 
 function load(plan: Plan, node: string): number {
   const value = plan.loads.get(node);
-  assert(value !== undefined, `node ${node} is eligible, so it has a load`);
+  assert(value !== undefined, () => `node ${node} is eligible, so it has a load`);
   return value;
 }
 
@@ -205,19 +205,19 @@ function checkInput(input: PlanInput): void {
   assert(Number.isSafeInteger(input.rebalanceMovesMax) && input.rebalanceMovesMax >= 0, "rebalanceMovesMax is an integer >= 0");
   const names = new Set<string>();
   for (const spec of input.packages) {
-    assert(!names.has(spec.name), `package ${spec.name} is deployed once`);
+    assert(!names.has(spec.name), () => `package ${spec.name} is deployed once`);
     names.add(spec.name);
     assert(Number.isInteger(spec.weight) && spec.weight >= 1 && spec.weight <= packageWeightMax,
-      `package ${spec.name} weight ${spec.weight} is an integer in 1..${packageWeightMax}`);
+      () => `package ${spec.name} weight ${spec.weight} is an integer in 1..${packageWeightMax}`);
   }
   const ids = new Set<string>();
   for (const node of input.nodes) {
-    assert(!ids.has(node.id), `node ${node.id} is listed once`);
+    assert(!ids.has(node.id), () => `node ${node.id} is listed once`);
     ids.add(node.id);
   }
   for (const [name, assignment] of input.current) {
     assert(Number.isSafeInteger(assignment.epoch) && assignment.epoch >= 0 && assignment.epoch < Number.MAX_SAFE_INTEGER,
-      `package ${name} epoch ${assignment.epoch} is a non-negative integer with room to grow`);
+      () => `package ${name} epoch ${assignment.epoch} is a non-negative integer with room to grow`);
   }
 }
 
@@ -228,12 +228,12 @@ function checkOutput(plan: Plan, changes: readonly AssignmentChange[]): void {
     assert(previous === null || compareStrings(previous, change.package) < 0, "changes are sorted by package, each once");
     previous = change.package;
     const before = plan.input.current.get(change.package);
-    assert(change.epoch === (before?.epoch ?? 0) + 1, `package ${change.package} epoch moves by exactly one`);
-    assert(change.node !== (before?.node ?? null), `a change of ${change.package} changes its holder`);
+    assert(change.epoch === (before?.epoch ?? 0) + 1, () => `package ${change.package} epoch moves by exactly one`);
+    assert(change.node !== (before?.node ?? null), () => `a change of ${change.package} changes its holder`);
     if (change.node === null) continue;
-    assert(plan.eligible.has(change.node), `package ${change.package} goes to eligible node ${change.node}`);
+    assert(plan.eligible.has(change.node), () => `package ${change.package} goes to eligible node ${change.node}`);
     const from = before?.node ?? null;
-    assert(from === null || !plan.eligible.has(from), `package ${change.package} never moves directly off a live holder`);
+    assert(from === null || !plan.eligible.has(from), () => `package ${change.package} never moves directly off a live holder`);
   }
 }
 
@@ -242,10 +242,10 @@ export function applyChanges(current: ReadonlyMap<string, Assignment>, changes: 
   const next = new Map(current);
   const seen = new Set<string>();
   for (const change of changes) {
-    assert(!seen.has(change.package), `package ${change.package} changes at most once per plan`);
+    assert(!seen.has(change.package), () => `package ${change.package} changes at most once per plan`);
     seen.add(change.package);
     const before = current.get(change.package);
-    assert(change.epoch === (before?.epoch ?? 0) + 1, `package ${change.package} epoch ${change.epoch} follows ${before?.epoch ?? 0}`);
+    assert(change.epoch === (before?.epoch ?? 0) + 1, () => `package ${change.package} epoch ${change.epoch} follows ${before?.epoch ?? 0}`);
     next.set(change.package, { node: change.node, epoch: change.epoch });
   }
   return next;

@@ -58,7 +58,7 @@ export class OwnLeases {
   /** A renewal sent at `sentAtMs` was applied and found this node holding `pkg` at `epoch`. */
   granted(pkg: string, epoch: number, sentAtMs: number): void {
     const current = this.leases.get(pkg);
-    assert(current === undefined || epoch >= current.epoch, `epochs never go back: ${pkg} ${epoch} after ${current?.epoch}`);
+    assert(current === undefined || epoch >= current.epoch, () => `epochs never go back: ${pkg} ${epoch} after ${current?.epoch}`);
     const untilMs = sentAtMs + this.timing.leaseMs;
     if (current === undefined || epoch > current.epoch || untilMs > current.untilMs) this.leases.set(pkg, { epoch, untilMs });
   }

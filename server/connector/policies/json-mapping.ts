@@ -144,7 +144,7 @@ function place(record: Record<string, unknown>, target: string, value: unknown):
 
 /** parseModel refuses these segments; one here would write to Object.prototype. */
 function assertSafeKey(segment: string): void {
-  assert(segment !== "__proto__" && segment !== "prototype" && segment !== "constructor", `mapping target segment '${segment}' is reserved`);
+  assert(segment !== "__proto__" && segment !== "prototype" && segment !== "constructor", () => `mapping target segment '${segment}' is reserved`);
 }
 
 function describe(value: unknown): string {

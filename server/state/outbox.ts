@@ -436,10 +436,14 @@ export class Outbox {
     let at = 0;
     while (box.runs.length > 0 && box.runs[0]!.index <= compactedThrough && budget.eventsLeft > 0) {
       const run = box.runs.shift()!;
-      budget.eventsLeft -= run.count;
       const lastSeq = run.firstSeq + run.count - 1;
       while (at < box.entries.length && box.entries[at]!.seq < run.firstSeq) at++;
-      for (; at < box.entries.length && box.entries[at]!.seq <= lastSeq; at++) rows.push(name, box.entries[at]!.seq, storedRow(box.entries[at]!));
+      // Only events still undelivered are written, and only they use the budget. Whole runs: a
+      // flush may pass the budget by at most one entry's events (acceptBatching.eventsPerEntryMax).
+      for (; at < box.entries.length && box.entries[at]!.seq <= lastSeq; at++) {
+        rows.push(name, box.entries[at]!.seq, storedRow(box.entries[at]!));
+        budget.eventsLeft--;
+      }
       out.push({ sql: deleteRun, args: [name, run.firstSeq] });
     }
     multiRow(insertEntries, rows, out);

@@ -103,6 +103,8 @@ export class ReplicatedState {
     // Compacted entries that runs still read from were kept; the kv upkeep looks at them only later.
     const deletable = this.deletableThrough(compactedThrough);
     this.kv.endReplay(deletable, storedCompacted.filter((index) => index <= deletable));
+    // As a flush would: entries at or below it no longer count toward the outbox's kept log.
+    this.entrySizes.forgetThrough(deletable);
     const memberRows = await client.execute("SELECT node_id, address FROM members");
     this.replaceMembers(memberRows.rows.map((r) => [String(r["node_id"]), String(r["address"])]));
     this.membersFlushedVersion = this.membersVersion;

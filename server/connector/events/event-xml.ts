@@ -156,7 +156,7 @@ function leafText(element: XmlElement, where: string): Checked<string> {
  * nested or adjacent unbounded repeats, so matching is linear.
  */
 /** The last text found valid: the events of one request usually share their time_created. */
-let lastValidDateTime = "";
+let lastValidDateTime: string | null = null;
 
 export function isIsoDateTime(value: string): boolean {
   if (value === lastValidDateTime) return true;

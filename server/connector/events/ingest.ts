@@ -81,8 +81,9 @@ function jsonEvents(document: unknown): { ok: true; records: Record<string, unkn
         if (!isObject(value) || !allStrings(value)) return refuse(400, `event ${i + 1}: custom_attributes must map names to strings`);
       } else if (typeof value !== "string") return refuse(400, `event ${i + 1}: field ${field} must be a string`);
     }
-    // The parsed document is ours: its objects become the records, without a copy each.
-    if (!Object.hasOwn(item, "custom_attributes")) item["custom_attributes"] = Object.create(null) as Record<string, string>;
+    // The parsed document is ours: its objects become the records, without a copy each. Attribute
+    // maps are null-prototype, as every parser builds them (names are untrusted input).
+    item["custom_attributes"] = Object.assign(Object.create(null) as Record<string, string>, item["custom_attributes"] ?? {});
     records.push(item);
   }
   return { ok: true, records };

@@ -191,6 +191,17 @@ describe("parseEventData: refusals name the event and the field", () => {
 });
 
 describe("isIsoDateTime", () => {
+  // The check remembers the last valid text, and must not start out treating "" as that text (an
+  // empty <time_created> was accepted on a fresh process): a fresh instance of the module.
+  test("refuses the empty text, before and after a valid date-time", async () => {
+    const fresh = (await import(`../../../server/connector/events/event-xml.ts?fresh=${Date.now()}`)) as { isIsoDateTime: (value: string) => boolean };
+    expect(fresh.isIsoDateTime("")).toBe(false);
+    expect(isIsoDateTime("")).toBe(false);
+    expect(isIsoDateTime("2026-11-24T10:00:00Z")).toBe(true);
+    expect(isIsoDateTime("")).toBe(false);
+    expect(isIsoDateTime("2026-11-24T10:00:00Z")).toBe(true);
+  });
+
   const valid = ["2024-03-05T14:07:31Z", "2024-03-05T14:07:31.123456789+01:00", "2024-03-05T14:07:31-05:30", "2024-03-05T14:07:31", "2024-02-29T00:00:00Z", "2000-02-29T23:59:59Z", "1999-12-31T23:59:59+14:00"];
   const invalid = [
     "2024-03-05",

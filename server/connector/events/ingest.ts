@@ -83,11 +83,15 @@ function jsonEvents(document: unknown): { ok: true; records: Record<string, unkn
     }
     // The parsed document is ours: its objects become the records, without a copy each. Attribute
     // maps are null-prototype, as every parser builds them (names are untrusted input).
-    item["custom_attributes"] = Object.assign(Object.create(null) as Record<string, string>, item["custom_attributes"] ?? {});
+    const given = item["custom_attributes"];
+    item["custom_attributes"] = given === undefined ? noAttributes : Object.assign(Object.create(null) as Record<string, string>, given);
     records.push(item);
   }
   return { ok: true, records };
 }
+
+/** The attributes of every record that brings none: read, never written (the engine copies). */
+const noAttributes: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
 
 function allStrings(object: Record<string, unknown>): boolean {
   for (const name in object) if (typeof object[name] !== "string") return false;

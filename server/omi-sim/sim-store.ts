@@ -64,12 +64,6 @@ interface ActiveEvent {
   duplicateCount: number;
 }
 
-/**
- * Writes go through an in-memory index of the active keyed events and the next sequence number, so
- * one delivery is one batch of inserts and updates in one transaction (no read per event): a
- * benchmark pushes tens of thousands of events a second through this process on the same machine
- * as the group it measures. The index is rebuilt from the file at open and after a failed write.
- */
 export interface SimDelivery {
   readonly seq: number;
   readonly receivedAt: string;
@@ -85,11 +79,17 @@ export interface SimStats {
   readonly duplicateCount: number;
 }
 
+/**
+ * Writes go through an in-memory index of the active keyed events and the next sequence number, so
+ * one delivery is one batch of inserts and updates in one transaction (no read per event): a
+ * benchmark pushes tens of thousands of events a second through this process on the same machine
+ * as the group it measures. The index is rebuilt from the file at open and after a failed write.
+ */
 export class SimStore {
   private activeByKey = new Map<string, ActiveEvent>();
   private nextSeq = 1;
   /** Kept with the index, so a poll for counts does not scan every stored event. */
-  private totals: SimStats = { deliveries: 0, eventsDelivered: 0, events: 0, duplicateCount: 0 };
+  private totals = { deliveries: 0, eventsDelivered: 0, events: 0, duplicateCount: 0 };
   /** A delivery still in flight when the store closes fails; it must not reopen the closed client. */
   private closed = false;
 
@@ -141,7 +141,8 @@ export class SimStore {
     // Built without an await, so concurrent deliveries see each other's index changes in call order.
     for (const event of events) ids.push(this.store(out, event, nowIso));
     flushInserts(out);
-    this.totals = { ...this.totals, deliveries: this.totals.deliveries + 1, eventsDelivered: this.totals.eventsDelivered + events.length };
+    this.totals.deliveries++;
+    this.totals.eventsDelivered += events.length;
     try {
       // Answered only once on disk, as OMi answers only once it stored the events.
       await this.writer.commit(out.statements, { durable: true });
@@ -157,7 +158,7 @@ export class SimStore {
     const active = event.key ? this.activeByKey.get(event.key) : undefined;
     if (active !== undefined) {
       active.duplicateCount++;
-      this.totals = { ...this.totals, duplicateCount: this.totals.duplicateCount + 1 };
+      this.totals.duplicateCount++;
       const merged: StoredEvent = { ...event, id: active.id, received_at: active.receivedAt, duplicate_count: active.duplicateCount };
       const stillActive = merged.state !== "closed";
       if (!stillActive) this.activeByKey.delete(event.key);
@@ -168,7 +169,8 @@ export class SimStore {
     const seq = this.nextSeq++;
     const id = `omi-${seq}`;
     const stored: StoredEvent = { ...event, id, received_at: nowIso, duplicate_count: event.duplicate_count ?? 0 };
-    this.totals = { ...this.totals, events: this.totals.events + 1, duplicateCount: this.totals.duplicateCount + (stored.duplicate_count ?? 0) };
+    this.totals.events++;
+    this.totals.duplicateCount += stored.duplicate_count ?? 0;
     const isActive = event.state !== "closed";
     if (isActive && event.key) this.activeByKey.set(event.key, { id, receivedAt: nowIso, duplicateCount: stored.duplicate_count ?? 0 });
     out.inserts.push(seq, event.key || null, isActive ? 1 : 0, JSON.stringify(stored));
@@ -244,7 +246,7 @@ export class SimStore {
 
   /** Counts for tests and demos: deliveries, events received in them, events stored, duplicates merged. */
   stats(): SimStats {
-    return this.totals;
+    return { ...this.totals };
   }
 }
 

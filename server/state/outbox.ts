@@ -379,22 +379,22 @@ export class Outbox {
 
   /**
    * Writes what changed since the last flush. Undelivered events of entries at or below
-   * `compactedThrough` go into event rows, at most about `materializeEventsMax` per flush (whole
-   * runs, oldest first): the log keeps every entry a run still points into (`lowestRunIndex`), so a
-   * large backlog is moved over several flushes instead of in one transaction that stalls the node.
-   * Newer entries' events are kept only as runs.
+   * `rowsThrough` go into event rows (the caller picks it: the compaction point, less what the log
+   * may keep, replicated-state.ts), about `materializeEventsMax` per flush, whole runs, oldest first;
+   * the log keeps every entry a run still points into (`lowestRunIndex`). Other events are kept
+   * only as runs.
    */
-  flush(out: SqlStatement[], compactedThrough: number, materializeEventsMax: number = outboxLimits.materializeEventsPerFlushMax): void {
+  flush(out: SqlStatement[], rowsThrough: number, materializeEventsMax: number = outboxLimits.materializeEventsPerFlushMax): void {
     assert(materializeEventsMax >= 1, "each flush materializes something");
     const budget = { eventsLeft: materializeEventsMax };
     for (const [name, box] of this.packages) {
-      const materialized = this.materializeCompacted(name, box, compactedThrough, out, budget);
+      const materialized = this.materializeRuns(name, box, rowsThrough, out, budget);
       if (!box.dirty && !materialized) continue;
       const rows: SqlValue[] = [];
       const runs: Run[] = [];
       for (const entry of box.unwritten) {
         if (entry.seq <= box.cursor) continue;
-        if (entry.index <= compactedThrough) {
+        if (entry.index <= rowsThrough) {
           rows.push(name, entry.seq, storedRow(entry));
           continue;
         }
@@ -429,12 +429,12 @@ export class Outbox {
     box.deadRemoved = [];
   }
 
-  /** Runs whose log entry the compaction point has passed become event rows (seq order is log order: a prefix), within the flush's budget. */
-  private materializeCompacted(name: string, box: PackageOutbox, compactedThrough: number, out: SqlStatement[], budget: { eventsLeft: number }): boolean {
-    if (box.runs.length === 0 || box.runs[0]!.index > compactedThrough || budget.eventsLeft <= 0) return false;
+  /** Runs of entries at or below `rowsThrough` become event rows (seq order is log order: a prefix), within the flush's budget. */
+  private materializeRuns(name: string, box: PackageOutbox, rowsThrough: number, out: SqlStatement[], budget: { eventsLeft: number }): boolean {
+    if (box.runs.length === 0 || box.runs[0]!.index > rowsThrough || budget.eventsLeft <= 0) return false;
     const rows: SqlValue[] = [];
     let at = 0;
-    while (box.runs.length > 0 && box.runs[0]!.index <= compactedThrough && budget.eventsLeft > 0) {
+    while (box.runs.length > 0 && box.runs[0]!.index <= rowsThrough && budget.eventsLeft > 0) {
       const run = box.runs.shift()!;
       const lastSeq = run.firstSeq + run.count - 1;
       while (at < box.entries.length && box.entries[at]!.seq < run.firstSeq) at++;

@@ -16,8 +16,8 @@
  */
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { emptyOprEvent, type OprEvent } from "../connector/events/event-record.ts";
-import { readOmiEvents, writeOmiEventList } from "../connector/events/omi-xml.ts";
+import { writeOmiEventList } from "../connector/events/omi-xml.ts";
+import { formatOf } from "./delivery-body.ts";
 import type { SimChange, SimStore } from "./sim-store.ts";
 import { errorBody } from "../http/errors.ts";
 import { httpLimits } from "../constants.ts";
@@ -48,12 +48,9 @@ export function createSimApp(store: SimStore, options: { readonly nowMs?: () => 
   app.post(eventListPath, async (c) => {
     const failure = await faulted(c);
     if (failure !== null) return failure;
-    const body = await c.req.text();
-    const type = c.req.header("content-type") ?? "";
-    const parsed = type.includes("json") ? parseJsonEvents(body) : readOmiEvents(body);
-    if (!parsed.ok) return c.json(errorBody(400, parsed.error), 400);
-    const ids = await store.deliver(body, parsed.events, now());
-    return c.json({ ids }, 200);
+    const delivered = await store.deliver(await c.req.text(), formatOf(c.req.header("content-type") ?? ""), now());
+    if (!delivered.ok) return c.json(errorBody(400, delivered.error), 400);
+    return c.json({ ids: delivered.ids }, 200);
   });
 
   app.get(eventListPath, async (c) => {
@@ -98,19 +95,4 @@ export function createSimApp(store: SimStore, options: { readonly nowMs?: () => 
   });
   app.notFound((c) => c.json(errorBody(404, `no route for ${c.req.method} ${c.req.path}`), 404));
   return app;
-}
-
-/** JSON input: `{event}`, `{event_list: [...]}` or a bare array of events (shape checked lightly). */
-function parseJsonEvents(body: string): { ok: true; events: OprEvent[] } | { ok: false; error: string } {
-  let document: unknown;
-  try {
-    document = JSON.parse(body);
-  } catch {
-    return { ok: false, error: "body is not JSON" };
-  }
-  const list = Array.isArray(document) ? document : (document as { event_list?: unknown; event?: unknown })?.event_list ?? [(document as { event?: unknown })?.event];
-  if (!Array.isArray(list) || list.length === 0 || list.some((e) => typeof e !== "object" || e === null || typeof (e as { title?: unknown }).title !== "string")) {
-    return { ok: false, error: "expected {event}, {event_list: [...]} or an array of events, each with a title" };
-  }
-  return { ok: true, events: list.map((e) => ({ ...emptyOprEvent(), ...(e as Partial<OprEvent>) })) };
 }

@@ -1,18 +1,26 @@
 /**
- * @module The OMi receiver simulator's data, in a libSQL file: the events as OMi would hold them
- * (keyed duplicate suppression, close-key handling), every raw delivery (so tests can count
- * duplicates), and operator changes (close, acknowledge, assign...) for back-sync to pick up.
+ * @module The OMi receiver simulator's data, in a libSQL file: every raw delivery (so tests can count
+ * duplicates), the events as OMi would hold them (keyed duplicate suppression, close-key handling),
+ * and operator changes (close, acknowledge, assign...) for back-sync to pick up.
  *
  * OMi semantics kept here: an incoming event whose `key` matches an active (not closed) event
  * updates that event and grows its duplicate_count instead of creating a new one; an event's
  * `close_key_pattern` (with `<*>` as a wildcard, as in OMi) closes the active events whose key
  * matches, before the event itself is stored.
+ *
+ * An event is stored as a pointer into the delivery that brought it (delivery seq, position) plus
+ * what can change (active, duplicate count); it is read back by parsing that body again. Only an
+ * event that a later one merged into, or an operator changed, gets a document of its own. Writing
+ * every event a second time as JSON was most of this process's cost under a benchmark's load, and
+ * the simulator shares the machine with the group it measures.
  */
 import { createClient, type Client } from "@libsql/client";
 import { join } from "node:path";
+import { assert } from "../assert.ts";
 import type { OprEvent } from "../connector/events/event-record.ts";
 import { multiRow, type MultiRowShape } from "../storage/multi-row.ts";
 import { SqlWriter, type SqlStatement, type SqlValue } from "../storage/sql-writer.ts";
+import { readDelivery, type DeliveryFormat } from "./delivery-body.ts";
 
 export interface StoredEvent extends OprEvent {
   readonly id: string;
@@ -27,12 +35,12 @@ export interface SimChange {
 }
 
 const schema = [
+  `CREATE TABLE IF NOT EXISTS deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, events INTEGER NOT NULL, body TEXT NOT NULL)`,
   // An event's id is "omi-<seq>": the rowid is the one key, so an insert appends to one B-tree. The
   // active events by key are indexed in memory only (read once at open): an SQL index on keys from
   // hundreds of sources dirtied a page per source in every delivery, tripling the bytes written.
-  `CREATE TABLE IF NOT EXISTS omi_events (seq INTEGER PRIMARY KEY, key TEXT, active INTEGER NOT NULL, document TEXT NOT NULL)`,
-  `DROP INDEX IF EXISTS omi_events_active_key`,
-  `CREATE TABLE IF NOT EXISTS deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, events INTEGER NOT NULL, body TEXT NOT NULL)`,
+  // `document` is null while the event is as delivered (see the module comment).
+  `CREATE TABLE IF NOT EXISTS stored_events (seq INTEGER PRIMARY KEY, key TEXT, active INTEGER NOT NULL, duplicates INTEGER NOT NULL, delivery INTEGER, position INTEGER, document TEXT)`,
   `CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, at TEXT NOT NULL, change TEXT NOT NULL)`,
 ];
 
@@ -42,7 +50,7 @@ interface Writes {
   inserts: SqlValue[];
 }
 
-const insertShape: MultiRowShape = { head: "INSERT INTO omi_events (seq, key, active, document) VALUES", columns: 4, tail: "" };
+const insertShape: MultiRowShape = { head: "INSERT INTO stored_events (seq, key, active, duplicates, delivery, position) VALUES", columns: 6, tail: "" };
 
 /** The rowid behind an id ("omi-17" → 17); -1 for anything else, which matches no row. */
 function seqOf(id: string): number {
@@ -64,6 +72,41 @@ interface ActiveEvent {
   duplicateCount: number;
 }
 
+/** Where a new event of a delivery comes from. */
+interface Origin {
+  readonly delivery: number;
+  readonly position: number;
+  readonly nowIso: string;
+}
+
+/** One stored event's row, with its delivery's time. */
+interface EventRow {
+  readonly seq: number;
+  readonly active: boolean;
+  readonly duplicates: number;
+  readonly delivery: number | null;
+  readonly position: number | null;
+  readonly document: string | null;
+  readonly receivedAt: string | null;
+}
+
+const eventColumns = "e.seq, e.active, e.duplicates, e.delivery, e.position, e.document, d.received_at FROM stored_events e LEFT JOIN deliveries d ON d.seq = e.delivery";
+
+function eventRow(row: Record<string, unknown>): EventRow {
+  const nullable = (value: unknown) => (value === null || value === undefined ? null : value);
+  return {
+    seq: Number(row["seq"]),
+    active: Number(row["active"]) === 1,
+    duplicates: Number(row["duplicates"]),
+    delivery: nullable(row["delivery"]) === null ? null : Number(row["delivery"]),
+    position: nullable(row["position"]) === null ? null : Number(row["position"]),
+    document: nullable(row["document"]) === null ? null : String(row["document"]),
+    receivedAt: nullable(row["received_at"]) === null ? null : String(row["received_at"]),
+  };
+}
+
+export type DeliverResult = { readonly ok: true; readonly ids: string[] } | { readonly ok: false; readonly error: string };
+
 export interface SimDelivery {
   readonly seq: number;
   readonly receivedAt: string;
@@ -79,15 +122,10 @@ export interface SimStats {
   readonly duplicateCount: number;
 }
 
-/**
- * Writes go through an in-memory index of the active keyed events and the next sequence number, so
- * one delivery is one batch of inserts and updates in one transaction (no read per event): a
- * benchmark pushes tens of thousands of events a second through this process on the same machine
- * as the group it measures. The index is rebuilt from the file at open and after a failed write.
- */
 export class SimStore {
   private activeByKey = new Map<string, ActiveEvent>();
   private nextSeq = 1;
+  private nextDelivery = 1;
   /** Kept with the index, so a poll for counts does not scan every stored event. */
   private totals = { deliveries: 0, eventsDelivered: 0, events: 0, duplicateCount: 0 };
   /** A delivery still in flight when the store closes fails; it must not reopen the closed client. */
@@ -108,23 +146,25 @@ export class SimStore {
     const client = createClient({ url: `file:${path}` });
     await client.execute("PRAGMA journal_mode = WAL");
     for (const sql of schema) await client.execute(sql);
-    await migrateEarlierLayout(client);
+    await migrateEarlierLayouts(client);
     const store = new SimStore(client, new SqlWriter(path));
     await store.loadIndex();
     return store;
   }
 
   private async loadIndex(): Promise<void> {
-    const next = await this.client.execute("SELECT coalesce(max(seq), 0) + 1 AS next FROM omi_events");
-    const active = await this.client.execute("SELECT key, document FROM omi_events WHERE active = 1 AND key IS NOT NULL");
-    this.nextSeq = Number(next.rows[0]!["next"]);
+    const next = await this.client.execute("SELECT (SELECT coalesce(max(seq), 0) + 1 FROM stored_events) AS event, (SELECT coalesce(max(seq), 0) + 1 FROM deliveries) AS delivery");
+    const active = await this.client.execute(
+      "SELECT e.seq, e.key, e.duplicates, coalesce(d.received_at, json_extract(e.document, '$.received_at')) AS received_at FROM stored_events e LEFT JOIN deliveries d ON d.seq = e.delivery WHERE e.active = 1 AND e.key IS NOT NULL",
+    );
+    this.nextSeq = Number(next.rows[0]!["event"]);
+    this.nextDelivery = Number(next.rows[0]!["delivery"]);
     const d = await this.client.execute("SELECT count(*) AS n, coalesce(sum(events), 0) AS e FROM deliveries");
-    const e = await this.client.execute("SELECT count(*) AS n, coalesce(sum(json_extract(document, '$.duplicate_count')), 0) AS d FROM omi_events");
+    const e = await this.client.execute("SELECT count(*) AS n, coalesce(sum(duplicates), 0) AS d FROM stored_events");
     this.totals = { deliveries: Number(d.rows[0]!["n"]), eventsDelivered: Number(d.rows[0]!["e"]), events: Number(e.rows[0]!["n"]), duplicateCount: Number(e.rows[0]!["d"]) };
     this.activeByKey = new Map();
     for (const row of active.rows) {
-      const stored = JSON.parse(String(row["document"])) as StoredEvent;
-      this.activeByKey.set(String(row["key"]), { id: stored.id, receivedAt: stored.received_at, duplicateCount: stored.duplicate_count ?? 0 });
+      this.activeByKey.set(String(row["key"]), { id: `omi-${Number(row["seq"])}`, receivedAt: String(row["received_at"]), duplicateCount: Number(row["duplicates"]) });
     }
   }
 
@@ -134,15 +174,22 @@ export class SimStore {
     this.client.close();
   }
 
-  /** One POST: the raw body is recorded, then each event is stored or merged; returns the ids. The index and counts run ahead of the write and are reloaded if it fails. */
-  async deliver(body: string, events: readonly OprEvent[], nowIso: string): Promise<string[]> {
-    const out: Writes = { statements: [{ sql: "INSERT INTO deliveries (received_at, events, body) VALUES (?, ?, ?)", args: [nowIso, events.length, body] }], inserts: [] };
+  /**
+   * One POST: the body is read (a 400's message if it does not parse, and nothing stored), recorded
+   * as received, then each event is stored or merged; returns the ids. The index and counts run
+   * ahead of the write and are reloaded if it fails.
+   */
+  async deliver(body: string, format: DeliveryFormat, nowIso: string): Promise<DeliverResult> {
+    const read = readDelivery(format, body);
+    if (!read.ok) return read;
+    const delivery = this.nextDelivery++;
+    const out: Writes = { statements: [{ sql: "INSERT INTO deliveries (seq, received_at, events, body, format) VALUES (?, ?, ?, ?, ?)", args: [delivery, nowIso, read.events.length, body, format] }], inserts: [] };
     const ids: string[] = [];
     // Built without an await, so concurrent deliveries see each other's index changes in call order.
-    for (const event of events) ids.push(this.store(out, event, nowIso));
+    for (let position = 0; position < read.events.length; position++) ids.push(this.store(out, read.events[position]!, { delivery, position, nowIso }));
     flushInserts(out);
     this.totals.deliveries++;
-    this.totals.eventsDelivered += events.length;
+    this.totals.eventsDelivered += read.events.length;
     try {
       // Answered only once on disk, as OMi answers only once it stored the events.
       await this.writer.commit(out.statements, { durable: true });
@@ -150,10 +197,10 @@ export class SimStore {
       if (!this.closed) await this.loadIndex(); // the index ran ahead of a write that did not happen
       throw error;
     }
-    return ids;
+    return { ok: true, ids };
   }
 
-  private store(out: Writes, event: OprEvent, nowIso: string): string {
+  private store(out: Writes, event: OprEvent, origin: Origin): string {
     if (event.close_key_pattern) this.closeMatching(out, closeKeyRegex(event.close_key_pattern));
     const active = event.key ? this.activeByKey.get(event.key) : undefined;
     if (active !== undefined) {
@@ -163,39 +210,48 @@ export class SimStore {
       const stillActive = merged.state !== "closed";
       if (!stillActive) this.activeByKey.delete(event.key);
       flushInserts(out); // the event merged into may be one inserted earlier in this delivery
-      out.statements.push({ sql: "UPDATE omi_events SET document = ?, active = ? WHERE seq = ?", args: [JSON.stringify(merged), stillActive ? 1 : 0, seqOf(active.id)] });
+      out.statements.push({
+        sql: "UPDATE stored_events SET document = ?, active = ?, duplicates = ? WHERE seq = ?",
+        args: [JSON.stringify(merged), stillActive ? 1 : 0, active.duplicateCount, seqOf(active.id)],
+      });
       return active.id;
     }
     const seq = this.nextSeq++;
     const id = `omi-${seq}`;
-    const stored: StoredEvent = { ...event, id, received_at: nowIso, duplicate_count: event.duplicate_count ?? 0 };
+    const duplicates = event.duplicate_count ?? 0;
     this.totals.events++;
-    this.totals.duplicateCount += stored.duplicate_count ?? 0;
+    this.totals.duplicateCount += duplicates;
     const isActive = event.state !== "closed";
-    if (isActive && event.key) this.activeByKey.set(event.key, { id, receivedAt: nowIso, duplicateCount: stored.duplicate_count ?? 0 });
-    out.inserts.push(seq, event.key || null, isActive ? 1 : 0, JSON.stringify(stored));
+    if (isActive && event.key) this.activeByKey.set(event.key, { id, receivedAt: origin.nowIso, duplicateCount: duplicates });
+    out.inserts.push(seq, event.key || null, isActive ? 1 : 0, duplicates, origin.delivery, origin.position);
     return id;
   }
 
-  /** Closes the active events whose key matches (in SQL, so an earlier insert of this batch is covered). */
+  /**
+   * Closes the active events whose key matches (in SQL, so an earlier insert of this batch is
+   * covered). An event still as delivered reads back closed from `active` alone.
+   */
   private closeMatching(out: Writes, pattern: RegExp): void {
     const matching = [...this.activeByKey].filter(([key]) => pattern.test(key));
     flushInserts(out);
     for (const [key, active] of matching) {
       this.activeByKey.delete(key);
-      out.statements.push({ sql: "UPDATE omi_events SET active = 0, document = json_set(document, '$.state', 'closed') WHERE seq = ?", args: [seqOf(active.id)] });
+      out.statements.push({ sql: "UPDATE stored_events SET active = 0, document = json_set(document, '$.state', 'closed') WHERE seq = ?", args: [seqOf(active.id)] });
     }
   }
 
   async events(): Promise<StoredEvent[]> {
-    const rows = await this.client.execute("SELECT document FROM omi_events ORDER BY seq");
-    return rows.rows.map((r) => JSON.parse(String(r["document"])) as StoredEvent);
+    const rows = await this.client.execute(`SELECT ${eventColumns} ORDER BY e.seq`);
+    const reader = new DeliveryReader(this.client);
+    const events: StoredEvent[] = [];
+    for (const row of rows.rows) events.push(await reader.stored(eventRow(row)));
+    return events;
   }
 
   async event(id: string): Promise<StoredEvent | null> {
-    const rows = await this.client.execute({ sql: "SELECT document FROM omi_events WHERE seq = ?", args: [seqOf(id)] });
+    const rows = await this.client.execute({ sql: `SELECT ${eventColumns} WHERE e.seq = ?`, args: [seqOf(id)] });
     const row = rows.rows[0];
-    return row === undefined ? null : (JSON.parse(String(row["document"])) as StoredEvent);
+    return row === undefined ? null : new DeliveryReader(this.client).stored(eventRow(row));
   }
 
   /** An operator's change in OMi: applied to the event and recorded for back-sync. */
@@ -218,7 +274,7 @@ export class SimStore {
     };
     await this.client.batch(
       [
-        { sql: "UPDATE omi_events SET document = ?, active = ? WHERE seq = ?", args: [JSON.stringify(updated), updated.state === "closed" ? 0 : 1, seqOf(id)] },
+        { sql: "UPDATE stored_events SET document = ?, active = ? WHERE seq = ?", args: [JSON.stringify(updated), updated.state === "closed" ? 0 : 1, seqOf(id)] },
         { sql: "INSERT INTO changes (event_id, at, change) VALUES (?, ?, ?)", args: [id, nowIso, JSON.stringify(change)] },
       ],
       "write",
@@ -250,11 +306,55 @@ export class SimStore {
   }
 }
 
-/** Data of an earlier simulator build (table `events`, keyed by id) moves into `omi_events` once. */
-async function migrateEarlierLayout(client: Client): Promise<void> {
-  const old = await client.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'");
-  if (old.rows.length === 0) return;
-  await client.batch(["INSERT INTO omi_events (seq, key, active, document) SELECT seq, key, active, document FROM events", "DROP TABLE events"], "write");
+/**
+ * Reads events back from their deliveries, keeping the last body read: a listing goes in seq order,
+ * so the events of one delivery come together.
+ */
+class DeliveryReader {
+  private cached: { readonly delivery: number; readonly events: readonly OprEvent[] } | null = null;
+
+  constructor(private readonly client: Client) {}
+
+  async stored(row: EventRow): Promise<StoredEvent> {
+    if (row.document !== null) return JSON.parse(row.document) as StoredEvent;
+    assert(row.delivery !== null && row.position !== null && row.receivedAt !== null, () => `event omi-${row.seq} has neither a document nor a delivery`);
+    const event = (await this.eventsOf(row.delivery))[row.position];
+    assert(event !== undefined, () => `delivery ${row.delivery} has no event at ${row.position}`);
+    // As delivered, with what the store changed since: an event closed by a close key has no document.
+    return { ...event, id: `omi-${row.seq}`, received_at: row.receivedAt, duplicate_count: row.duplicates, ...(row.active ? {} : { state: "closed" }) };
+  }
+
+  private async eventsOf(delivery: number): Promise<readonly OprEvent[]> {
+    if (this.cached?.delivery === delivery) return this.cached.events;
+    const rows = await this.client.execute({ sql: "SELECT body, format FROM deliveries WHERE seq = ?", args: [delivery] });
+    const row = rows.rows[0];
+    assert(row !== undefined, () => `delivery ${delivery} is gone`);
+    const read = readDelivery(String(row["format"]) as DeliveryFormat, String(row["body"]));
+    assert(read.ok, () => `delivery ${delivery} no longer parses`);
+    this.cached = { delivery, events: read.ok ? read.events : [] };
+    return this.cached.events;
+  }
+}
+
+/**
+ * Data of earlier simulator builds moves into `stored_events` once, each event keeping its own
+ * document: table `events` (keyed by id), then `omi_events` (keyed by seq). Deliveries gain the
+ * format their bodies are read back with.
+ */
+async function migrateEarlierLayouts(client: Client): Promise<void> {
+  const columns = await client.execute("SELECT name FROM pragma_table_info('deliveries') WHERE name = 'format'");
+  if (columns.rows.length === 0) await client.execute("ALTER TABLE deliveries ADD COLUMN format TEXT NOT NULL DEFAULT 'xml'");
+  const tables = await client.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'omi_events')");
+  for (const row of tables.rows) {
+    const table = String(row["name"]);
+    await client.batch(
+      [
+        `INSERT INTO stored_events (seq, key, active, duplicates, document) SELECT seq, key, active, coalesce(json_extract(document, '$.duplicate_count'), 0), document FROM ${table}`,
+        `DROP TABLE ${table}`,
+      ],
+      "write",
+    );
+  }
 }
 
 /** OMi close-key patterns use `<*>` for "anything"; everything else is literal. */

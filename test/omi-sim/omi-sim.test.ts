@@ -2,7 +2,7 @@
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
 import { SimStore, closeKeyRegex } from "../../server/omi-sim/sim-store.ts";
 import { createSimApp } from "../../server/omi-sim/sim-app.ts";
-import { writeOmiEventList } from "../../server/connector/events/omi-xml.ts";
+import { readOmiEvents, writeOmiEventList } from "../../server/connector/events/omi-xml.ts";
 import type { OprEvent } from "../../server/connector/events/event-record.ts";
 import { cleanupAll, tempDir } from "../support/node-process.ts";
 
@@ -17,6 +17,12 @@ beforeEach(async () => {
 });
 
 const event = (fields: Partial<OprEvent>): OprEvent => ({ title: "t", severity: "warning", state: "open", related_ci_hints: [], custom_attributes: {}, ...fields }) as OprEvent;
+/** A delivery as the forwarder sends it (XML); the ids, failing the test if it is refused. */
+async function deliverXml(target: SimStore, events: OprEvent[], atIso: string): Promise<string[]> {
+  const result = await target.deliver(writeOmiEventList(events), "xml", atIso);
+  if (!result.ok) throw new Error(result.error);
+  return result.ids;
+}
 const postJson = (body: unknown) => app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 const list = async () => ((await (await app.request(`${path}?format=json`)).json()) as { event_list: Array<OprEvent & { id: string }> }).event_list;
 
@@ -81,7 +87,7 @@ describe("omi-sim event web service", () => {
   });
 
   test("within one delivery, a later event merges into one inserted earlier in it, and a close key closes it", async () => {
-    const ids = await store.deliver("raw", [event({ title: "x", key: "k" }), event({ title: "y" }), event({ title: "x again", key: "k" }), event({ title: "z", key: "k2" }), event({ title: "up", key: "k:up", close_key_pattern: "k2" })], "2026-11-24T10:00:00.000Z");
+    const ids = await deliverXml(store, [event({ title: "x", key: "k" }), event({ title: "y" }), event({ title: "x again", key: "k" }), event({ title: "z", key: "k2" }), event({ title: "up", key: "k:up", close_key_pattern: "k2" })], "2026-11-24T10:00:00.000Z");
     expect(ids).toEqual(["omi-1", "omi-2", "omi-1", "omi-3", "omi-4"]);
     expect(await store.event("omi-1")).toMatchObject({ title: "x again", duplicate_count: 1 });
     expect((await store.event("omi-3"))?.state).toBe("closed");
@@ -96,7 +102,7 @@ describe("omi-sim event web service", () => {
     await old.execute({ sql: "INSERT INTO events VALUES ('omi-1', 1, 'k', 1, ?)", args: [JSON.stringify(stored)] });
     old.close();
     const reopened = await SimStore.open(dir);
-    expect(await reopened.deliver("raw", [event({ title: "again", key: "k" }), event({ title: "new" })], "2026-11-24T10:00:00.000Z")).toEqual(["omi-1", "omi-2"]);
+    expect(await deliverXml(reopened, [event({ title: "again", key: "k" }), event({ title: "new" })], "2026-11-24T10:00:00.000Z")).toEqual(["omi-1", "omi-2"]);
     expect(await reopened.event("omi-1")).toMatchObject({ title: "again", duplicate_count: 1, received_at: "2026-11-20T00:00:00.000Z" });
     expect(await reopened.event("omi-x")).toBeNull();
     reopened.close();
@@ -105,11 +111,11 @@ describe("omi-sim event web service", () => {
   test("after a reopen, a key still merges into its active event, an operator-closed one starts afresh, and new ids continue", async () => {
     const dir = tempDir();
     let first = await SimStore.open(dir);
-    await first.deliver("raw", [event({ title: "a", key: "k1" }), event({ title: "b", key: "k2" }), event({ title: "c" })], "2026-11-24T10:00:00.000Z");
+    await deliverXml(first, [event({ title: "a", key: "k1" }), event({ title: "b", key: "k2" }), event({ title: "c" })], "2026-11-24T10:00:00.000Z");
     await first.change("omi-2", { state: "closed" }, "2026-11-24T10:00:01.000Z");
     first.close();
     first = await SimStore.open(dir);
-    expect(await first.deliver("raw", [event({ title: "a2", key: "k1" }), event({ title: "b2", key: "k2" })], "2026-11-24T10:00:02.000Z")).toEqual(["omi-1", "omi-4"]);
+    expect(await deliverXml(first, [event({ title: "a2", key: "k1" }), event({ title: "b2", key: "k2" })], "2026-11-24T10:00:02.000Z")).toEqual(["omi-1", "omi-4"]);
     expect((await first.event("omi-1"))?.duplicate_count).toBe(1);
     expect(await first.stats()).toMatchObject({ deliveries: 2, eventsDelivered: 5, events: 4, duplicateCount: 1 });
     first.close();
@@ -118,16 +124,56 @@ describe("omi-sim event web service", () => {
   test("the counts kept in memory are what a recount of the file gives (new, merged, closed, changed, own duplicate_count)", async () => {
     const dir = tempDir();
     const live = await SimStore.open(dir);
-    await live.deliver("raw", [event({ title: "a", key: "k1" }), event({ title: "b", key: "k2", duplicate_count: 3 }), event({ title: "c" })], "2026-11-24T10:00:00.000Z");
-    await live.deliver("raw", [event({ title: "a2", key: "k1" }), event({ title: "b2", key: "k2" }), event({ title: "up", key: "x", close_key_pattern: "k<*>" })], "2026-11-24T10:00:01.000Z");
+    await deliverXml(live, [event({ title: "a", key: "k1" }), event({ title: "b", key: "k2", duplicate_count: 3 }), event({ title: "c" })], "2026-11-24T10:00:00.000Z");
+    await deliverXml(live, [event({ title: "a2", key: "k1" }), event({ title: "b2", key: "k2" }), event({ title: "up", key: "x", close_key_pattern: "k<*>" })], "2026-11-24T10:00:01.000Z");
     await live.change("omi-3", { state: "closed" }, "2026-11-24T10:00:02.000Z");
-    await live.deliver("raw", [event({ title: "a3", key: "k1" })], "2026-11-24T10:00:03.000Z");
+    await deliverXml(live, [event({ title: "a3", key: "k1" })], "2026-11-24T10:00:03.000Z");
     const kept = live.stats();
     expect(kept).toEqual({ deliveries: 3, eventsDelivered: 7, events: 5, duplicateCount: 5 });
     live.close();
     const recounted = await SimStore.open(dir);
     expect(recounted.stats()).toEqual(kept);
     recounted.close();
+  });
+
+  test("an event is read back from the delivery that brought it, as a stored document would have held it (XML and JSON, after a reopen)", async () => {
+    const dir = tempDir();
+    const live = await SimStore.open(dir);
+    const rich = event({ title: "disk <full> & more", description: "ünïcode ✓", key: "db1:disk", severity: "critical", category: "Storage", related_ci_hints: ["db1", "host:db1"], custom_attributes: { team: "dba", note: "a \"quoted\" value" }, time_created: "2026-11-24T09:59:00.000Z", duplicate_count: 2 });
+    const xmlIds = await deliverXml(live, [event({ title: "first" }), rich], "2026-11-24T10:00:00.000Z");
+    const json = await live.deliver(JSON.stringify({ event_list: [{ title: "from json", key: "j1", custom_attributes: { a: "b" } }] }), "json", "2026-11-24T10:00:01.000Z");
+    expect(json.ok).toBe(true);
+    const expected = (id: string, source: OprEvent, receivedAt: string) => ({ ...source, id, received_at: receivedAt, duplicate_count: source.duplicate_count ?? 0 });
+    const reparsed = readOmiEvents(writeOmiEventList([rich]));
+    if (!reparsed.ok) throw new Error(reparsed.error);
+    live.close();
+    const reopened = await SimStore.open(dir);
+    expect(await reopened.event(xmlIds[1]!)).toEqual(expected(xmlIds[1]!, reparsed.events[0]!, "2026-11-24T10:00:00.000Z"));
+    expect(await reopened.event("omi-3")).toMatchObject({ title: "from json", key: "j1", custom_attributes: { a: "b" }, received_at: "2026-11-24T10:00:01.000Z" });
+    expect((await reopened.events()).map((e) => e.id)).toEqual(["omi-1", "omi-2", "omi-3"]);
+    expect(reopened.stats()).toEqual({ deliveries: 2, eventsDelivered: 3, events: 3, duplicateCount: 2 });
+    expect(await deliverXml(reopened, [event({ title: "again", key: "db1:disk" })], "2026-11-24T10:00:02.000Z")).toEqual(["omi-2"]);
+    expect(await reopened.event("omi-2")).toMatchObject({ title: "again", duplicate_count: 3, received_at: "2026-11-24T10:00:00.000Z" });
+    reopened.close();
+  });
+
+  test("data of the previous build (table omi_events, a document per event; deliveries without a format) is moved over at open", async () => {
+    const dir = tempDir();
+    const { createClient } = await import("@libsql/client");
+    const old = createClient({ url: `file:${dir}/omi-sim.db` });
+    await old.execute("CREATE TABLE omi_events (seq INTEGER PRIMARY KEY, key TEXT, active INTEGER NOT NULL, document TEXT NOT NULL)");
+    await old.execute("CREATE TABLE deliveries (seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, events INTEGER NOT NULL, body TEXT NOT NULL)");
+    const stored = { ...event({ title: "old", key: "k" }), id: "omi-1", received_at: "2026-11-20T00:00:00.000Z", duplicate_count: 4 };
+    await old.execute({ sql: "INSERT INTO omi_events VALUES (1, 'k', 1, ?)", args: [JSON.stringify(stored)] });
+    await old.execute({ sql: "INSERT INTO deliveries (received_at, events, body) VALUES ('2026-11-20T00:00:00.000Z', 1, ?)", args: [writeOmiEventList([event({ title: "old", key: "k" })])] });
+    old.close();
+    const reopened = await SimStore.open(dir);
+    expect(reopened.stats()).toEqual({ deliveries: 1, eventsDelivered: 1, events: 1, duplicateCount: 4 });
+    expect(await deliverXml(reopened, [event({ title: "again", key: "k" }), event({ title: "new" })], "2026-11-24T10:00:00.000Z")).toEqual(["omi-1", "omi-2"]);
+    expect(await reopened.event("omi-1")).toMatchObject({ title: "again", duplicate_count: 5, received_at: "2026-11-20T00:00:00.000Z" });
+    expect((await reopened.deliveries(0, { limit: 10, withBody: false })).map((d) => d.seq)).toEqual([1, 2]);
+    expect((await reopened.event("omi-2"))?.title).toBe("new");
+    reopened.close();
   });
 
   test("every raw delivery is listed in order, its body as received on request, paged by seq", async () => {

@@ -5,11 +5,13 @@
 import type { OprEvent } from "../connector/events/event-record.ts";
 import type { PackageAssignment } from "./config-state.ts";
 
-/** An undelivered event as the forwarder sees it (decoded on demand from its stored bytes). */
+/** An undelivered event as the forwarder sees it: its stored bytes, and the event decoded from them. */
 export interface OutboxEntry {
   readonly seq: number;
   readonly id: string;
   readonly acceptedAtMs: number;
+  /** The event's binary form (event-codec.ts). */
+  readonly bytes: Uint8Array;
   readonly event: OprEvent;
 }
 

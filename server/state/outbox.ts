@@ -32,6 +32,7 @@ import type { SqlStatement, SqlValue } from "../storage/sql-writer.ts";
 import { multiRow } from "../storage/multi-row.ts";
 import type { PackageAssignment } from "./config-state.ts";
 import type { AcceptBatch, AcceptSegment, BatchResult, DeadLetterEntry, DeadLetterReason, DeadLetterRow, OutboxContext, OutboxEntry, OutboxOp, OutboxResult, OutboxRows, RequeueResult, SegmentResult } from "./outbox-types.ts";
+import { PendingEvent } from "./pending-event.ts";
 import {
   acceptedEvents,
   deleteDeadLetters,
@@ -320,7 +321,7 @@ export class Outbox {
       if (entry.seq <= afterSeq) continue;
       bytes += entry.bytes.length;
       if (out.length > 0 && bytes > bytesMax) break;
-      out.push({ seq: entry.seq, id: entry.id, acceptedAtMs: entry.acceptedAtMs, event: decodeOprEvent(entry.bytes) });
+      out.push(new PendingEvent(entry.seq, entry.id, entry.acceptedAtMs, entry.bytes));
       if (out.length >= max) break;
     }
     return out;

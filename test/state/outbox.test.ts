@@ -147,7 +147,7 @@ describe("Outbox durable form", () => {
     const state = new ReplicatedState();
     await state.load(open.client, { applied: 0, compactedThrough: 0 });
     const [entry] = state.outbox.pending("pkg", 4, 10);
-    expect({ ...entry!, event: { ...entry!.event, custom_attributes: { ...entry!.event.custom_attributes } } }).toEqual(legacy);
+    expect({ seq: entry!.seq, id: entry!.id, acceptedAtMs: entry!.acceptedAtMs, event: { ...entry!.event, custom_attributes: { ...entry!.event.custom_attributes } } }).toEqual(legacy);
     // Snapshots carry it in the binary form from then on.
     const follower = new ReplicatedState();
     follower.restore(state.snapshot(), 0);

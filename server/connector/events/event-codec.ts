@@ -9,7 +9,7 @@
 import { BinaryDecodeError, ByteReader, ByteWriter } from "../../state/binary.ts";
 import { emptyOprEvent, type OprEvent, type OprTextField } from "./event-record.ts";
 
-const textFieldCodes: ReadonlyArray<readonly [OprTextField, number]> = [
+export const textFieldCodes: ReadonlyArray<readonly [OprTextField, number]> = [
   ["title", 1],
   ["description", 2],
   ["key", 3],
@@ -23,10 +23,10 @@ const textFieldCodes: ReadonlyArray<readonly [OprTextField, number]> = [
   ["related_ci", 11],
   ["time_created", 12],
 ];
-const relatedCiHintCode = 20;
-const customAttributeCode = 21;
-const duplicateCountCode = 22;
-const endCode = 0;
+export const relatedCiHintCode = 20;
+export const customAttributeCode = 21;
+export const duplicateCountCode = 22;
+export const endCode = 0;
 
 const fieldByCode = new Map<number, OprTextField>(textFieldCodes.map(([field, code]) => [code, field]));
 

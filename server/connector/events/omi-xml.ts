@@ -25,22 +25,23 @@ export type OmiEventsResult = { ok: true; events: OprEvent[] } | { ok: false; er
 type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Data model order up to `object`; hints, related_ci, time_created, custom attributes and count follow. */
-const leadingFields = ["title", "description", "key", "close_key_pattern", "state", "severity", "category", "subcategory", "application", "object"] as const;
+export const omiLeadingFields = ["title", "description", "key", "close_key_pattern", "state", "severity", "category", "subcategory", "application", "object"] as const;
 
 export function writeOmiEventList(events: readonly OprEvent[]): string {
   const parts = [`<event_list xmlns="${omiNamespace}">`];
-  for (const event of events) parts.push(writeEvent(event));
+  for (const event of events) parts.push(writeOmiEvent(event));
   parts.push("</event_list>");
   return parts.join("");
 }
 
-function writeEvent(event: OprEvent): string {
+/** One `<event>` element (no namespace declaration: it goes inside an `<event_list>`). */
+export function writeOmiEvent(event: OprEvent): string {
   assert(
     event.duplicate_count === undefined || (Number.isSafeInteger(event.duplicate_count) && event.duplicate_count >= 0),
     "duplicate_count is a non-negative integer",
   );
   const parts = ["<event>", element("title", event.title ?? "")];
-  for (const field of leadingFields.slice(1)) if (event[field]) parts.push(element(field, event[field]));
+  for (const field of omiLeadingFields.slice(1)) if (event[field]) parts.push(element(field, event[field]));
   if (event.related_ci_hints.length > 0) {
     parts.push("<related_ci_hints>", ...event.related_ci_hints.map((hint) => element("hint", hint)), "</related_ci_hints>");
   }

@@ -9,7 +9,7 @@ import type { SendOutcome } from "./forward-target.ts";
 export interface BatchPost {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
+  readonly body: string | Uint8Array<ArrayBuffer>;
   readonly timeoutMs: number;
   /** PEM CA for a private certificate. */
   readonly ca?: string;

@@ -7,8 +7,7 @@
  * Retries are the caller's: `retryDelayMs` is the pure backoff (exponential with full jitter, capped)
  * so a fleet of connectors does not hammer a recovering OMi in step.
  */
-import type { OprEvent } from "../events/event-record.ts";
-import { writeOmiEventList } from "../events/omi-xml.ts";
+import { omiEventListBytes } from "../events/omi-xml-bytes.ts";
 import type { OutboxEntry } from "../../state/outbox-types.ts";
 import { assert } from "../../assert.ts";
 import { postBatch } from "./http-batch.ts";
@@ -28,14 +27,15 @@ export interface OmiTarget {
 
 export const eventListPath = "/opr-web/rest/9.10/event_list";
 
-export async function sendToOmi(target: OmiTarget, events: readonly OprEvent[]): Promise<SendOutcome> {
-  assert(events.length > 0, "a batch holds at least one event");
+/** Posts one event list: the XML of omi-xml.ts, as a string or already as UTF-8 (omi-xml-bytes.ts). */
+export async function sendToOmi(target: OmiTarget, eventList: string | Uint8Array<ArrayBuffer>): Promise<SendOutcome> {
+  assert(eventList.length > 0, "a batch holds at least one event");
   const headers: Record<string, string> = { "content-type": "application/xml" };
   if (target.user !== undefined) headers["authorization"] = `Basic ${Buffer.from(`${target.user}:${target.password ?? ""}`).toString("base64")}`;
   return postBatch({
     url: `${target.baseUrl.replace(/\/+$/, "")}${eventListPath}`,
     headers,
-    body: writeOmiEventList(events),
+    body: eventList,
     timeoutMs: target.timeoutMs,
     redirectHint: "fix omiTarget.url",
     ...(target.ca === undefined ? {} : { ca: target.ca }),
@@ -57,7 +57,7 @@ export class OmiForwardTarget implements ForwardTarget {
 
   send(batch: readonly OutboxEntry[]): Promise<SendOutcome> {
     if (this.target === null) return Promise.resolve({ kind: "retry", reason: noOmiTarget });
-    return sendToOmi(this.target, batch.map((e) => e.event));
+    return sendToOmi(this.target, omiEventListBytes(batch.map((e) => e.bytes)));
   }
 
   /** Nothing to forget: one POST at a time, and it has settled when the forwarder drops it. */

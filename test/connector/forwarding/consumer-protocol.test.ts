@@ -3,6 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { batchMessage, encodeServerMessage, parseClientMessage } from "../../../server/connector/forwarding/consumer-protocol.ts";
 import { AckWindow } from "../../../server/connector/forwarding/ack-window.ts";
 import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
+import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
+import { PendingEvent } from "../../../server/state/pending-event.ts";
 import type { OutboxEntry } from "../../../server/state/outbox-types.ts";
 
 describe("parseClientMessage", () => {
@@ -37,7 +39,7 @@ describe("parseClientMessage", () => {
   });
 
   test("a batch message names its first and last seq and carries id, seq and event", () => {
-    const entries: OutboxEntry[] = [4, 5, 9].map((seq) => ({ seq, id: `3.${seq}`, acceptedAtMs: 1, event: { ...emptyOprEvent(), title: `t${seq}` } }));
+    const entries: OutboxEntry[] = [4, 5, 9].map((seq) => new PendingEvent(seq, `3.${seq}`, 1, encodeOprEvent({ ...emptyOprEvent(), title: `t${seq}` })));
     const decoded = JSON.parse(encodeServerMessage(batchMessage(2, entries))) as { type: string; v: number; batch: number; first: number; last: number; events: Array<{ seq: number; id: string; event: { title: string } }> };
     expect([decoded.type, decoded.v, decoded.batch, decoded.first, decoded.last]).toEqual(["batch", 1, 2, 4, 9]);
     expect(decoded.events.map((e) => [e.seq, e.id, e.event.title])).toEqual([
@@ -48,7 +50,7 @@ describe("parseClientMessage", () => {
   });
 });
 
-const entry = (seq: number): OutboxEntry => ({ seq, id: `1.${seq}`, acceptedAtMs: 1, event: emptyOprEvent() });
+const entry = (seq: number): OutboxEntry => new PendingEvent(seq, `1.${seq}`, 1, encodeOprEvent(emptyOprEvent()));
 const seqs = (from: number, to: number): OutboxEntry[] => Array.from({ length: to - from + 1 }, (_, i) => entry(from + i));
 
 describe("AckWindow", () => {

@@ -1,6 +1,7 @@
 /** Sending batches to OMi, against the OMi receiver simulator on a real socket (server/connector/forwarding/omi-sender.ts). */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
+import { writeOmiEventList } from "../../../server/connector/events/omi-xml.ts";
 import { retryDelayMs, sendToOmi, type OmiTarget } from "../../../server/connector/forwarding/omi-sender.ts";
 import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
 import { SimStore } from "../../../server/omi-sim/sim-store.ts";
@@ -29,21 +30,21 @@ const fault = (mode: string) => fetch(`http://127.0.0.1:${server.port}/omi-sim/f
 
 describe("sendToOmi", () => {
   test("a batch is delivered as one OMi event list, with basic auth", async () => {
-    expect(await sendToOmi(target, events(3))).toEqual({ kind: "delivered", status: 200 });
+    expect(await sendToOmi(target, writeOmiEventList(events(3)))).toEqual({ kind: "delivered", status: 200 });
     expect(await store.stats()).toMatchObject({ deliveries: 1, eventsDelivered: 3, events: 3 });
     expect(seenAuth.at(-1)).toBe(`Basic ${Buffer.from("admin:secret").toString("base64")}`);
   });
 
   test("OMi failing, down, slow past the timeout, or unreachable: retry; a refusal (4xx): do not", async () => {
     await fault("fail");
-    expect((await sendToOmi(target, events(1))).kind).toBe("retry");
+    expect((await sendToOmi(target, writeOmiEventList(events(1)))).kind).toBe("retry");
     await fault("down");
-    expect((await sendToOmi(target, events(1))).kind).toBe("retry");
+    expect((await sendToOmi(target, writeOmiEventList(events(1)))).kind).toBe("retry");
     await fault("slow");
-    expect(await sendToOmi({ ...target, timeoutMs: 100 }, events(1))).toMatchObject({ kind: "retry" });
+    expect(await sendToOmi({ ...target, timeoutMs: 100 }, writeOmiEventList(events(1)))).toMatchObject({ kind: "retry" });
     await fault("ok");
-    expect((await sendToOmi({ ...target, baseUrl: "http://127.0.0.1:9" }, events(1))).kind).toBe("retry");
-    const refused = await sendToOmi({ ...target, baseUrl: `${target.baseUrl}wrong-prefix` }, events(1));
+    expect((await sendToOmi({ ...target, baseUrl: "http://127.0.0.1:9" }, writeOmiEventList(events(1)))).kind).toBe("retry");
+    const refused = await sendToOmi({ ...target, baseUrl: `${target.baseUrl}wrong-prefix` }, writeOmiEventList(events(1)));
     expect(refused).toMatchObject({ kind: "refused", status: 404 });
   });
 });
@@ -62,7 +63,7 @@ describe("sendToOmi and redirects", () => {
     const redirecting = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: 301, headers: { location: `http://127.0.0.1:${server.port}/opr-web/rest/9.10/event_list` } }) });
     try {
       const before = (await store.stats()).deliveries;
-      const outcome = await sendToOmi({ ...target, baseUrl: `http://127.0.0.1:${redirecting.port}` }, events(2));
+      const outcome = await sendToOmi({ ...target, baseUrl: `http://127.0.0.1:${redirecting.port}` }, writeOmiEventList(events(2)));
       expect(outcome).toMatchObject({ kind: "refused", status: 301 });
       expect(outcome.kind === "refused" && outcome.reason).toContain("redirect");
       expect((await store.stats()).deliveries).toBe(before);

@@ -4,6 +4,8 @@ import { sendToWebhook, webhookBody, type WebhookTarget } from "../../../server/
 import { outcomeOf } from "../../../server/connector/forwarding/http-batch.ts";
 import { createForwardTarget } from "../../../server/connector/forwarding/target-factory.ts";
 import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
+import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
+import { PendingEvent } from "../../../server/state/pending-event.ts";
 import type { OutboxEntry } from "../../../server/state/outbox-types.ts";
 import { Logger } from "../../../server/log/logger.ts";
 
@@ -36,7 +38,7 @@ beforeEach(() => {
 
 const base = `http://127.0.0.1:${receiver.port}`;
 const target: WebhookTarget = { url: `${base}/hook?tenant=a`, headers: { "X-Source": "opsconn", "X-Tenant": "a b" }, authorization: "Bearer s3cret", timeoutMs: 2_000 };
-const entries = (n: number, from = 1): OutboxEntry[] => Array.from({ length: n }, (_, i) => ({ seq: from + i, id: `7.${i}`, acceptedAtMs: 1, event: { ...emptyOprEvent(), title: `event ${from + i}`, severity: "major" } }));
+const entries = (n: number, from = 1): OutboxEntry[] => Array.from({ length: n }, (_, i) => new PendingEvent(from + i, `7.${i}`, 1, encodeOprEvent({ ...emptyOprEvent(), title: `event ${from + i}`, severity: "major" })));
 
 describe("sendToWebhook", () => {
   test("2xx: delivered; one POST of {package, events:[{id, seq, event}]} as JSON with the configured headers and Authorization", async () => {

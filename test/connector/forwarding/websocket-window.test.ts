@@ -10,6 +10,8 @@ import { WebSocketTarget } from "../../../server/connector/forwarding/websocket-
 import type { ConsumerSocket } from "../../../server/connector/forwarding/consumer-registry.ts";
 import type { ForwardTarget, SendOutcome, TargetStatus } from "../../../server/connector/forwarding/forward-target.ts";
 import { Outbox } from "../../../server/state/outbox.ts";
+import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
+import { PendingEvent } from "../../../server/state/pending-event.ts";
 import type { OutboxEntry } from "../../../server/state/outbox-types.ts";
 import { decodeCommand } from "../../../server/state/command-codec.ts";
 import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
@@ -239,7 +241,7 @@ describe("the forwarder's window", () => {
   });
 });
 
-const entry = (seq: number, event: OprEvent = emptyOprEvent()): OutboxEntry => ({ seq, id: `1.${seq}`, acceptedAtMs: 1, event });
+const entry = (seq: number, event: OprEvent = emptyOprEvent()): OutboxEntry => new PendingEvent(seq, `1.${seq}`, 1, encodeOprEvent(event));
 const entries = (from: number, to: number): OutboxEntry[] => Array.from({ length: to - from + 1 }, (_, i) => entry(from + i));
 
 /** A started target with no forwarder: the test calls `send` itself. */

@@ -31,5 +31,8 @@ function readJsonEvents(body: string): DeliveryEvents {
   if (!Array.isArray(list) || list.length === 0 || list.some((e) => typeof e !== "object" || e === null || typeof (e as { title?: unknown }).title !== "string")) {
     return { ok: false, error: "expected {event}, {event_list: [...]} or an array of events, each with a title" };
   }
+  // The store counts and merges on it, as OMi does on its integer field.
+  const badCount = list.findIndex((e) => "duplicate_count" in e && !(Number.isSafeInteger(e.duplicate_count) && e.duplicate_count >= 0));
+  if (badCount >= 0) return { ok: false, error: `event ${badCount + 1}: duplicate_count must be a non-negative integer` };
   return { ok: true, events: list.map((e) => ({ ...emptyOprEvent(), ...(e as Partial<OprEvent>) })) };
 }

@@ -195,7 +195,7 @@ describe("omi-sim event web service", () => {
   });
 
   test("bad input is a 400 naming the problem and stores nothing", async () => {
-    for (const [type, body] of [["application/json", "{"], ["application/json", JSON.stringify({ event: { severity: "major" } })], ["text/xml", "<event_list><event><title>x</title>"], ["text/xml", '<!DOCTYPE x [<!ENTITY a "b">]><event><title>&a;</title></event>']] as const) {
+    for (const [type, body] of [["application/json", "{"], ["application/json", JSON.stringify({ event: { severity: "major" } })], ["application/json", JSON.stringify({ event: { title: "t", duplicate_count: "3" } })], ["text/xml", "<event_list><event><title>x</title>"], ["text/xml", '<!DOCTYPE x [<!ENTITY a "b">]><event><title>&a;</title></event>']] as const) {
       const res = await app.request(path, { method: "POST", headers: { "content-type": type }, body });
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { message: string } }).error.message.length).toBeGreaterThan(0);

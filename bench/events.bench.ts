@@ -7,12 +7,15 @@
  * sent at a modest rate. Each event carries a 128-byte description. The simulator, the load
  * generator and the three nodes share this machine's cores; OMi's share shows as the forwarding
  * rate, which may trail the acknowledged rate during a run (the backlog drains before the probes).
+ * The batched run also reports the CPU each process used per acknowledged event: where the cores
+ * went (the nodes, the simulator, the load generator).
  */
 import type { Bench, Metrics } from "./harness.ts";
 import { runLoad, type LoadResult } from "./support/load.ts";
 import { startCluster, type Cluster } from "../test/support/cluster.ts";
 import { cleanupAll } from "../test/support/node-process.ts";
 import { startOmiSim } from "../test/support/omi-sim-process.ts";
+import { cpuMeter } from "./support/process-cpu.ts";
 
 const runMs = 4_000;
 const warmupMs = 1_000;
@@ -56,6 +59,9 @@ function describe(label: string, r: LoadResult, perRequest: number): void {
 async function ingestToOmi(cluster: Cluster, simUrl: string): Promise<{ p50: number; p99: number }> {
   const urls = cluster.urls();
   const sentAt = new Map<string, number>();
+  // The backlog is drained: every event stored after this one is a probe. Polling a page after it
+  // keeps the poll cheap however many events the earlier phases left in the simulator.
+  const storedBefore = ((await (await fetch(`${simUrl}/omi-sim/stats`)).json()) as { events: number }).events;
   await Promise.all(
     Array.from({ length: probes }, async (_, i) => {
       await Bun.sleep(i * 10);
@@ -65,7 +71,7 @@ async function ingestToOmi(cluster: Cluster, simUrl: string): Promise<{ p50: num
     }),
   );
   for (let i = 0; i < 200; i++) {
-    const list = (await (await fetch(`${simUrl}/opr-web/rest/9.10/event_list?format=json`)).json()) as { event_list: Array<{ key: string; received_at: string }> };
+    const list = (await (await fetch(`${simUrl}/opr-web/rest/9.10/event_list?format=json&after=${storedBefore}&limit=10000`)).json()) as { event_list: Array<{ key: string; received_at: string }> };
     const latencies = list.event_list.filter((e) => sentAt.has(e.key)).map((e) => Date.parse(e.received_at) - sentAt.get(e.key)!);
     if (latencies.length === probes) {
       latencies.sort((a, b) => a - b);
@@ -91,10 +97,19 @@ export default {
       await drained(cluster);
       const deliveredBefore = await omiEventsDelivered(sim.url);
       const batchedStartMs = performance.now();
+      const pids: Record<string, number> = { sim: sim.proc.pid, load: process.pid };
+      for (const node of cluster.running()) pids[node.id] = node.proc!.pid;
+      // Metered over the measured window (after the warm-up), as the rate is.
+      const meter = Bun.sleep(warmupMs).then(() => cpuMeter(pids));
       const batched = await runLoad({ targets: cluster.urls(), clients: 16, workload: { kind: "opsconn-events", path: "bench", events: 100 }, durationMs: runMs + warmupMs, warmupMs });
+      const cores = (await meter).stop();
       const forwardedPerS = ((await omiEventsDelivered(sim.url)) - deliveredBefore) / ((performance.now() - batchedStartMs) / 1000);
       describe("batched x100 c16", batched, 100);
       console.log(`  forwarded to OMi      ${forwardedPerS.toFixed(0).padStart(8)} events/s during the batched run`);
+      const usPerEvent = (names: string[]) => (names.reduce((sum, name) => sum + cores[name]!, 0) * 1_000_000) / (batched.requestsPerS * 100);
+      const nodeIds = cluster.running().map((n) => n.id);
+      const cpu = { total: usPerEvent(Object.keys(pids)), nodes: usPerEvent(nodeIds), sim: usPerEvent(["sim"]), load: usPerEvent(["load"]) };
+      console.log(`  CPU per event          ${cpu.total.toFixed(1)} µs: nodes ${cpu.nodes.toFixed(1)} (${nodeIds.map((id) => usPerEvent([id]).toFixed(1)).join(" + ")}), OMi simulator ${cpu.sim.toFixed(1)}, load generator ${cpu.load.toFixed(1)}`);
       // Let forwarding drain the backlog before timing single events end to end.
       await drained(cluster);
       const latency = await ingestToOmi(cluster, sim.url);
@@ -109,6 +124,10 @@ export default {
         events_per_s_single_c64: single64.requestsPerS,
         events_per_s_batched: batched.requestsPerS * 100,
         forwarded_per_s_during_batched: forwardedPerS,
+        cpu_us_per_event_batched: cpu.total,
+        cpu_us_per_event_batched_nodes: cpu.nodes,
+        cpu_us_per_event_batched_omi_sim: cpu.sim,
+        cpu_us_per_event_batched_load: cpu.load,
         ingest_to_omi_p50_ms: latency.p50,
         ingest_to_omi_p99_ms: latency.p99,
         single_p99_ms: single.p99Ms,

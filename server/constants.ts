@@ -346,6 +346,17 @@ assert(xmlLimits.depthMax >= 5, "a batch with custom attributes nests 5 deep");
 // A full batch with every event_data field (15 text fields + custom_attributes) must be readable.
 assert(1 + xmlLimits.eventsPerRequestMax * (1 + 16) <= xmlLimits.elementsMax, "a full batch must fit the element limit");
 
+/** The binary form of an event (server/connector/events/event-codec.ts) and what reads it. */
+export const eventCodecLimits = {
+  /** Fields one event may carry: a bound on a reader's loop, far above any real event. */
+  fieldsMax: 100_000,
+  /**
+   * Custom attributes whose names the OMi XML writer (omi-xml-bytes.ts) checks for repeats itself;
+   * an event with more goes the string path, so the check stays small. Ingest lets 256 through.
+   */
+  bytesPathAttributesMax: 64,
+} as const;
+
 /** The replicated event outbox (server/state/outbox.ts). */
 export const outboxLimits = {
   /**

@@ -5,7 +5,8 @@
  * - `POST /opr-web/rest/9.10/event_list`: one `<event>` or an `<event_list>` (XML, OMi's namespace
  *   optional), or the same as JSON (`{ "event": {…} }`, `{ "event_list": [...] }` or an array).
  *   Answers 200 with the event ids (a merged duplicate keeps its id).
- * - `GET /opr-web/rest/9.10/event_list[?format=json]`: every event, XML by default.
+ * - `GET /opr-web/rest/9.10/event_list[?format=json][&after=SEQ&limit=N]`: every event, XML by
+ *   default; or a page of at most N (up to 10,000) after omi-SEQ, so a poller need not list them all.
  * - `POST /omi-sim/faults {"mode": "ok" | "fail" | "slow" | "down", "delayMs"?}`: fail answers 500,
  *   slow delays each answer, down answers 503 and closes the connection.
  * - `POST /omi-sim/events/<id>/change {state?, severity?, assigned_user?, annotation?}`: an operator's
@@ -26,6 +27,8 @@ export type FaultMode = "ok" | "fail" | "slow" | "down";
 
 const eventListPath = "/opr-web/rest/9.10/event_list";
 const slowDelayMsDefault = 2_000;
+/** Events listed per page when a page is asked for. */
+const eventsPageMax = 10_000;
 /** Deliveries listed per page: bodies run to megabytes each. */
 const deliveriesPageMax = 1_000;
 const changeFields = new Set(["state", "severity", "assigned_user", "annotation"]);
@@ -56,7 +59,12 @@ export function createSimApp(store: SimStore, options: { readonly nowMs?: () => 
   app.get(eventListPath, async (c) => {
     const failure = await faulted(c);
     if (failure !== null) return failure;
-    const events = await store.events();
+    const paged = c.req.query("after") !== undefined || c.req.query("limit") !== undefined;
+    const after = Number(c.req.query("after") ?? 0);
+    const limit = Number(c.req.query("limit") ?? eventsPageMax);
+    if (!Number.isSafeInteger(after) || after < 0) return c.json(errorBody(400, "after: must be a non-negative integer (the seq of an id omi-SEQ)"), 400);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > eventsPageMax) return c.json(errorBody(400, `limit: must be an integer from 1 to ${eventsPageMax}`), 400);
+    const events = await store.events(paged ? { afterSeq: after, limit } : undefined);
     if (c.req.query("format") === "json") return c.json({ event_list: events });
     return c.body(writeOmiEventList(events), 200, { "content-type": "application/xml" });
   });

@@ -10,7 +10,7 @@ export interface OutboxEntry {
   readonly seq: number;
   readonly id: string;
   readonly acceptedAtMs: number;
-  /** The event's binary form (event-codec.ts). */
+  /** The event's binary form (event-codec.ts): the outbox's own memory, to read, never to write. */
   readonly bytes: Uint8Array;
   readonly event: OprEvent;
 }

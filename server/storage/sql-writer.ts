@@ -65,6 +65,15 @@ export class SqlWriter {
     return options.durable ? this.syncWal() : Promise.resolve();
   }
 
+  /**
+   * A read on this connection, at once: it sees every commit made through it. For state that must
+   * be rebuilt before anything else runs (nothing can interleave with a synchronous read).
+   */
+  rows(sql: string, args: readonly SqlValue[] = []): Record<string, unknown>[] {
+    if (this.closed) throw new Error("the database is closed");
+    return this.prepared(sql).all(args as SqlValue[]) as Record<string, unknown>[];
+  }
+
   /** Resolves when everything committed so far is on disk. */
   syncWal(): Promise<void> {
     if (this.closed) return Promise.reject(new Error("the database is closed"));

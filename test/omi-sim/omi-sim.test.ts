@@ -176,6 +176,43 @@ describe("omi-sim event web service", () => {
     reopened.close();
   });
 
+  test("the listing pages by id on request (after=SEQ, limit=N); a bad page is a 400 naming the parameter", async () => {
+    await postJson(Array.from({ length: 5 }, (_, i) => event({ title: `e${i + 1}` })));
+    const page = async (query: string) => app.request(`${path}?format=json${query}`);
+    const titles = async (query: string) => ((await (await page(query)).json()) as { event_list: OprEvent[] }).event_list.map((e) => e.title);
+    expect(await titles("&after=2&limit=2")).toEqual(["e3", "e4"]);
+    expect(await titles("&after=4")).toEqual(["e5"]);
+    expect(await titles("&limit=1")).toEqual(["e1"]);
+    expect(await titles("")).toEqual(["e1", "e2", "e3", "e4", "e5"]);
+    for (const [query, field] of [["&after=-1", "after"], ["&after=x", "after"], ["&limit=0", "limit"], ["&limit=10001", "limit"]] as const) {
+      const res = await page(query);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toStartWith(field);
+    }
+  });
+
+  test("JSON: duplicate_count null is not set (0); anything but a non-negative integer is refused", async () => {
+    expect((await postJson({ event: { title: "n", duplicate_count: null } })).status).toBe(200);
+    expect(await store.event("omi-1")).toMatchObject({ title: "n", duplicate_count: 0 });
+    for (const bad of ["3", -1, 1.5]) expect((await postJson({ event: { title: "b", duplicate_count: bad } })).status).toBe(400);
+  });
+
+  test("a write that fails is rolled back and the index rebuilt from the file before anything else runs: the next delivery goes through", async () => {
+    const dir = tempDir();
+    const live = await SimStore.open(dir);
+    await deliverXml(live, [event({ title: "a", key: "k" })], "2026-11-24T10:00:00.000Z");
+    // Another writer takes the next event's row, so the next delivery's insert fails.
+    const { createClient } = await import("@libsql/client");
+    const other = createClient({ url: `file:${dir}/omi-sim.db` });
+    await other.execute("INSERT INTO stored_events (seq, key, active, duplicates, document) VALUES (2, 'taken', 1, 0, '{\"title\":\"taken\",\"id\":\"omi-2\",\"received_at\":\"2026-11-24T10:00:00.500Z\"}')");
+    other.close();
+    await expect(deliverXml(live, [event({ title: "b" })], "2026-11-24T10:00:01.000Z")).rejects.toThrow();
+    expect(live.stats()).toEqual({ deliveries: 1, eventsDelivered: 1, events: 2, duplicateCount: 0 });
+    expect(await deliverXml(live, [event({ title: "c" }), event({ title: "again", key: "taken" })], "2026-11-24T10:00:02.000Z")).toEqual(["omi-3", "omi-2"]);
+    expect((await live.events()).map((e) => [e.id, e.title])).toEqual([["omi-1", "a"], ["omi-2", "again"], ["omi-3", "c"]]);
+    live.close();
+  });
+
   test("every raw delivery is listed in order, its body as received on request, paged by seq", async () => {
     const xml = writeOmiEventList([event({ title: "x", key: "k" })]);
     await app.request(path, { method: "POST", headers: { "content-type": "text/xml" }, body: xml });

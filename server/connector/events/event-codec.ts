@@ -6,6 +6,7 @@
  *
  * The codes are a persistent format: append new fields with new codes, never renumber.
  */
+import { eventCodecLimits } from "../../constants.ts";
 import { BinaryDecodeError, ByteReader, ByteWriter } from "../../state/binary.ts";
 import { emptyOprEvent, type OprEvent, type OprTextField } from "./event-record.ts";
 
@@ -61,8 +62,7 @@ export function encodeOprEvents(events: readonly OprEvent[]): Uint8Array[] {
 function readOprEvent(reader: ByteReader): OprEvent {
   const event = emptyOprEvent();
   for (let fields = 0; ; fields++) {
-    // A bound on the loop: no real event has anywhere near this many fields.
-    if (fields > 100_000) throw new BinaryDecodeError("event has too many fields");
+    if (fields > eventCodecLimits.fieldsMax) throw new BinaryDecodeError("event has too many fields");
     const code = reader.u8("event field code");
     if (code === endCode) return event;
     const field = fieldByCode.get(code);

@@ -6,12 +6,13 @@
  *
  * The output is byte for byte what `writeOmiEventList` gives for the decoded events. An event this
  * path does not cover (non-ASCII text, custom attribute names that JavaScript would order
- * differently or that repeat, anything malformed) goes through that path instead, so the two
+ * differently or that repeat, many attributes, anything malformed) goes through that path instead, so the two
  * cannot disagree, and a malformed event fails exactly as it would there.
  */
 import { assert } from "../../assert.ts";
+import { eventCodecLimits } from "../../constants.ts";
 import { customAttributeCode, decodeOprEvent, duplicateCountCode, endCode, relatedCiHintCode, textFieldCodes } from "./event-codec.ts";
-import type { OprTextField } from "./event-record.ts";
+import type { OprEvent, OprTextField } from "./event-record.ts";
 import { omiLeadingFields, omiNamespace, writeOmiEvent } from "./omi-xml.ts";
 
 const codeOf = new Map<OprTextField, number>(textFieldCodes);
@@ -20,20 +21,27 @@ const isTextCode = Array.from({ length: textCodesMax + 1 }, (_, code) => textFie
 /** `<title>` always, then the other leading fields when set (writeOmiEvent's order). */
 const leading = omiLeadingFields.map((field) => ({ code: codeOf.get(field)!, open: `<${field}>`, close: `</${field}>` }));
 const trailing = (["related_ci", "time_created"] as const).map((field) => ({ code: codeOf.get(field)!, open: `<${field}>`, close: `</${field}>` }));
-/** As in event-codec's reader: no real event has anywhere near this many fields. */
-const eventFieldsMax = 100_000;
 const replacementCharacter = [0xef, 0xbf, 0xbd];
 const utf8 = new TextEncoder();
 
 export function omiEventListBytes(events: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  assert(events.length > 0, "a batch holds at least one event");
+  // Every event is read before any is written, as the string path decodes all first: a malformed
+  // event fails with the decoder's error even when an earlier one would fail only while writing.
+  const scan = new EventScan();
+  const decoded: Array<OprEvent | null> = events.map((bytes) => (scan.read(bytes) ? null : decodeOprEvent(bytes)));
   let estimate = 64;
   for (const bytes of events) estimate += bytes.length * 2 + 160;
   const out = new Utf8Out(estimate);
   out.ascii(`<event_list xmlns="${omiNamespace}">`);
-  const scan = new EventScan();
-  for (const bytes of events) {
-    if (scan.read(bytes)) writeScanned(out, bytes, scan);
-    else out.text(writeOmiEvent(decodeOprEvent(bytes)));
+  for (let i = 0; i < events.length; i++) {
+    const event = decoded[i]!;
+    if (event !== null) {
+      out.text(writeOmiEvent(event));
+    } else {
+      assert(scan.read(events[i]!), "an event read once reads the same again");
+      writeScanned(out, events[i]!, scan);
+    }
   }
   out.ascii("</event_list>");
   return out.finish();
@@ -89,7 +97,7 @@ class EventScan {
     this.attributes = [];
     this.duplicateCount = undefined;
     let at = 0;
-    for (let fields = 0; fields <= eventFieldsMax; fields++) {
+    for (let fields = 0; fields <= eventCodecLimits.fieldsMax; fields++) {
       if (at >= bytes.length) return false;
       const code = bytes[at++]!;
       if (code === endCode) return at === bytes.length;
@@ -127,6 +135,7 @@ class EventScan {
    */
   private addAttribute(bytes: Uint8Array, spans: readonly [number, number, number, number]): boolean {
     const [nameStart, nameEnd] = spans;
+    if (this.attributes.length / 4 >= eventCodecLimits.bytesPathAttributesMax) return false;
     if (nameEnd > nameStart && bytes[nameStart]! >= 0x30 && bytes[nameStart]! <= 0x39) return false;
     for (let i = 0; i < this.attributes.length; i += 4) {
       if (sameBytes(bytes, this.attributes[i]!, this.attributes[i + 1]!, nameStart, nameEnd)) return false;

@@ -29,7 +29,6 @@ export const eventListPath = "/opr-web/rest/9.10/event_list";
 
 /** Posts one event list: the XML of omi-xml.ts, as a string or already as UTF-8 (omi-xml-bytes.ts). */
 export async function sendToOmi(target: OmiTarget, eventList: string | Uint8Array<ArrayBuffer>): Promise<SendOutcome> {
-  assert(eventList.length > 0, "a batch holds at least one event");
   const headers: Record<string, string> = { "content-type": "application/xml" };
   if (target.user !== undefined) headers["authorization"] = `Basic ${Buffer.from(`${target.user}:${target.password ?? ""}`).toString("base64")}`;
   return postBatch({
@@ -56,6 +55,7 @@ export class OmiForwardTarget implements ForwardTarget {
   stop(): void {}
 
   send(batch: readonly OutboxEntry[]): Promise<SendOutcome> {
+    assert(batch.length > 0, "a batch holds at least one event");
     if (this.target === null) return Promise.resolve({ kind: "retry", reason: noOmiTarget });
     return sendToOmi(this.target, omiEventListBytes(batch.map((e) => e.bytes)));
   }

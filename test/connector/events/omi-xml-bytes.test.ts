@@ -96,4 +96,26 @@ describe("omiEventListBytes", () => {
       expect(() => omiEventListBytes([rawEvent([[1, "fine"]]), bad])).toThrow(expected);
     }
   });
+
+  test("every event is read before any is written: a malformed later event fails as the decoder fails, not as an earlier one's writing would", () => {
+    const writesBadly = rawEvent([[1, "t"], [duplicateCountCode, 1e21]]);
+    const truncated = encodeOprEvent({ ...emptyOprEvent(), title: "t" }).subarray(0, 4);
+    const failure = (write: () => unknown) => {
+      try {
+        write();
+      } catch (error) {
+        return `${(error as Error).name}: ${(error as Error).message}`;
+      }
+      return "no error";
+    };
+    const expected = failure(() => viaStrings([writesBadly, truncated]));
+    expect(expected).toStartWith("BinaryDecodeError");
+    expect(failure(() => omiEventListBytes([writesBadly, truncated]))).toBe(expected);
+    expect(failure(() => omiEventListBytes([writesBadly]))).toBe(failure(() => viaStrings([writesBadly])));
+  });
+
+  test("an event with more custom attributes than the bytes path checks goes the string path, with the same document", () => {
+    const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`attr${i}`, `v${i}`]));
+    same([encodeOprEvent({ ...emptyOprEvent(), title: "many", custom_attributes: many }), encodeOprEvent({ ...emptyOprEvent(), title: "few", custom_attributes: { a: "1" } })]);
+  });
 });

@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
 import { writeOmiEventList } from "../../../server/connector/events/omi-xml.ts";
-import { retryDelayMs, sendToOmi, type OmiTarget } from "../../../server/connector/forwarding/omi-sender.ts";
+import { OmiForwardTarget, retryDelayMs, sendToOmi, type OmiTarget } from "../../../server/connector/forwarding/omi-sender.ts";
+import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
+import { PendingEvent } from "../../../server/state/pending-event.ts";
 import { emptyOprEvent, type OprEvent } from "../../../server/connector/events/event-record.ts";
 import { SimStore } from "../../../server/omi-sim/sim-store.ts";
 import { createSimApp } from "../../../server/omi-sim/sim-app.ts";
@@ -55,6 +57,19 @@ describe("retryDelayMs", () => {
     expect([1, 2, 3, 4, 10].map((a) => retryDelayMs(a, backoff, () => 0.999999))).toEqual([99, 199, 399, 799, 4999]);
     expect(retryDelayMs(3, backoff, () => 0)).toBe(0);
     expect(retryDelayMs(1000, backoff, () => 0.5)).toBe(2500);
+  });
+});
+
+describe("OmiForwardTarget", () => {
+  test("sends outbox entries as one event list written from their stored bytes; OMi stores them as sent", async () => {
+    // Keys of their own: the earlier tests' events are still active in OMi, and would be merged into.
+    const sent = [...events(2).map((e) => ({ ...e, key: `target-${e.key}` })), { ...emptyOprEvent(), title: "ünïcode & <markup>", severity: "critical", state: "open", custom_attributes: { team: "ops" } }];
+    const batch = sent.map((event, i) => new PendingEvent(i + 1, `9.${i}`, 1, encodeOprEvent(event)));
+    const before = store.stats();
+    expect(await new OmiForwardTarget(target).send(batch)).toEqual({ kind: "delivered", status: 200 });
+    expect(store.stats()).toMatchObject({ deliveries: before.deliveries + 1, eventsDelivered: before.eventsDelivered + 3 });
+    const stored = (await store.events()).slice(-3);
+    expect(stored.map((e) => [e.title, e.severity, e.key, { ...e.custom_attributes }])).toEqual(sent.map((e) => [e.title, e.severity, e.key, { ...e.custom_attributes }]));
   });
 });
 

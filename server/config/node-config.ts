@@ -12,7 +12,7 @@ import { logLevels, type LogLevel } from "../log/logger.ts";
 import type { ApiToken, BasicAuthUser, BasicCredential } from "../http/middleware/auth.ts";
 import type { Policy } from "./model/types.ts";
 import { parseModel } from "./model/parse-model.ts";
-import { modelApiVersion } from "./model/types.ts";
+import { listenerTypes, modelApiVersion } from "./model/types.ts";
 import { assert } from "../assert.ts";
 
 export interface NodeConfig {
@@ -56,7 +56,8 @@ export interface NodeConfig {
   readonly basicAuth: readonly BasicAuthUser[];
   /**
    * Local, non-HA policies: they run on this node only, always, and never fail over (policies in an
-   * HA package run on the package's holder). Same schema as the model's policies.
+   * HA package run on the package's holder). Same schema as the model's policies; pull policies only
+   * (a listener's events go into an HA package's replicated outbox, so listeners live in packages).
    */
   readonly localPolicies: readonly Policy[];
   /**
@@ -207,6 +208,12 @@ function crossChecks(config: NodeConfig): string[] {
   if (config.heartbeatTicks >= config.electionTicks) problems.push("heartbeatTicks: must be below electionTicks, or followers time out between heartbeats");
   if ((config.tlsCertFile === null) !== (config.tlsKeyFile === null)) problems.push("tlsCertFile: TLS needs both tlsCertFile and tlsKeyFile");
   if (config.tlsCaFile !== null && config.tlsCertFile === null) problems.push("tlsCaFile: only used with tlsCertFile and tlsKeyFile");
+  // Refused rather than accepted and never served: a source pointed at its path would only get 404s.
+  for (const policy of config.localPolicies) {
+    if ((listenerTypes as readonly string[]).includes(policy.type)) {
+      problems.push(`localPolicies: '${policy.name}' is of type ${policy.type}: listener policies run in an HA package (a local one would not be served); only pull policies run locally`);
+    }
+  }
   return problems;
 }
 

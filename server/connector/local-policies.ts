@@ -1,7 +1,7 @@
 /**
  * @module Local, non-HA policies (node config `localPolicies`): they run on this node only, all the
- * time, and never fail over, unlike policies in a deployed HA package. Pull policies poll from here;
- * listener policies are served by this node's HTTP layer. Status marks them `scope: "local"`.
+ * time, and never fail over, unlike policies in a deployed HA package. They are pull policies, polling
+ * from here (the node config refuses local listeners). Status marks them `scope: "local"`.
  */
 import type { Policy, PullPolicy } from "../config/model/types.ts";
 import type { Logger } from "../log/logger.ts";

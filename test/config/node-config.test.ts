@@ -82,6 +82,20 @@ describe("cluster settings", () => {
   }
 });
 
+describe("local policies", () => {
+  const pull = { name: "lab-pull", type: "metric-pull", url: "http://127.0.0.1:9/metrics", intervalSec: 1, timeoutSec: 1, inputFormat: "json" };
+  test("a pull policy runs locally", () => {
+    const result = parseNodeConfig([{ localPolicies: [pull] }]);
+    expect(result.ok).toBe(true);
+  });
+  test("a listener policy is refused, named, with where it belongs", () => {
+    const listener = { name: "nagios-in", type: "event-listener", path: "nagios", inputFormat: "json", unmatched: "send" };
+    const result = parseNodeConfig([{ localPolicies: [pull, listener] }]);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.problems).toEqual(["localPolicies: 'nagios-in' is of type event-listener: listener policies run in an HA package (a local one would not be served); only pull policies run locally"]);
+  });
+});
+
 describe("basic auth", () => {
   const nagios = { user: "nagios", passwordEnv: "NAGIOS_PASSWORD", role: "ingest" as const };
 

@@ -102,5 +102,11 @@ export function createSimApp(store: SimStore, options: { readonly nowMs?: () => 
     return event === null ? c.json(errorBody(404, `no event '${c.req.param("id")}'`), 404) : c.json(event);
   });
   app.notFound((c) => c.json(errorBody(404, `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.onError((error, c) => {
+    // A request still in flight while the simulator stops: OMi going away, which senders retry.
+    if (store.isClosed) return c.json(errorBody(503, "the OMi simulator is stopping"), 503, { connection: "close" });
+    console.error(`omi-sim: ${c.req.method} ${c.req.path} failed: ${(error as Error).message}`);
+    return c.json(errorBody(500, `the OMi simulator failed: ${(error as Error).message}`), 500);
+  });
   return app;
 }

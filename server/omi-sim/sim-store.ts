@@ -183,6 +183,11 @@ export class SimStore {
     }
   }
 
+  /** Closed: requests still in flight fail (the simulator is stopping). */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   close(): void {
     this.closed = true;
     this.writer.close();

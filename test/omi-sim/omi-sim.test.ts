@@ -241,6 +241,19 @@ describe("omi-sim event web service", () => {
   });
 });
 
+describe("omi-sim stopping", () => {
+  test("a delivery still in flight when the store closes is a 503 (OMi going away), not a logged crash", async () => {
+    const closing = await SimStore.open(tempDir());
+    const slowApp = createSimApp(closing);
+    await slowApp.request("/omi-sim/faults", { method: "POST", body: JSON.stringify({ mode: "slow", delayMs: 100 }), headers: { "content-type": "application/json" } });
+    const inFlight = slowApp.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ event: event({ title: "late" }) }) });
+    closing.close();
+    const res = await inFlight;
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain("stopping");
+  });
+});
+
 describe("opsconn omi-sim (the command)", () => {
   test("serves on the port it prints, keeps its data across restarts, stops on SIGTERM", async () => {
     const { bunPath, repoRoot } = await import("../support/node-process.ts");

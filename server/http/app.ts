@@ -3,7 +3,7 @@
  * a plain function of its dependencies, so tests drive it in-process with `app.request()`.
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { requestBodyLimit } from "./middleware/body-limit.ts";
 import { httpLimits } from "../constants.ts";
 import type { Logger } from "../log/logger.ts";
 import { errorBody, notFound, onError } from "./errors.ts";
@@ -43,7 +43,7 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.use(
     "*",
-    bodyLimit({
+    requestBodyLimit({
       maxSize: httpLimits.bodyBytesMax,
       onError: (c) => c.json(errorBody(413, `request body exceeds ${httpLimits.bodyBytesMax} bytes`), 413),
     }),

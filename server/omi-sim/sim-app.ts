@@ -16,7 +16,7 @@
  *   1,000 per page; each body as received only with body=true), to see what was sent twice.
  */
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { requestBodyLimit } from "../http/middleware/body-limit.ts";
 import { writeOmiEventList } from "../connector/events/omi-xml.ts";
 import { formatOf } from "./delivery-body.ts";
 import type { SimChange, SimStore } from "./sim-store.ts";
@@ -38,7 +38,7 @@ export function createSimApp(store: SimStore, options: { readonly nowMs?: () => 
   const now = () => new Date((options.nowMs ?? Date.now)()).toISOString();
   let fault: { mode: FaultMode; delayMs: number } = { mode: "ok", delayMs: 0 };
 
-  app.use("*", bodyLimit({ maxSize: httpLimits.bodyBytesMax, onError: (c) => c.json(errorBody(413, `request body exceeds ${httpLimits.bodyBytesMax} bytes`), 413) }));
+  app.use("*", requestBodyLimit({ maxSize: httpLimits.bodyBytesMax, onError: (c) => c.json(errorBody(413, `request body exceeds ${httpLimits.bodyBytesMax} bytes`), 413) }));
 
   /** What the faults do to the event web service (the controls stay reachable). */
   const faulted = async (c: Context): Promise<Response | null> => {

@@ -28,6 +28,26 @@ describe("http app", () => {
     expect(await res.json()).toEqual({ error: { status: 404, message: "no route for POST /api/v1/nope" } });
   });
 
+  test("an oversized body without a declared length (chunked) is counted while read: a JSON 413 too", async () => {
+    const chunk = new Uint8Array(1024 * 1024);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent > httpLimits.bodyBytesMax) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const res = await app.request("/healthz", { method: "POST", body, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain("exceeds");
+  });
+
+  test("a declared length over the limit is refused before the body is read", async () => {
+    const res = await app.request("/healthz", { method: "POST", body: "small", headers: { "content-length": String(httpLimits.bodyBytesMax + 1) } });
+    expect(res.status).toBe(413);
+  });
+
   test("oversized body is a JSON 413", async () => {
     const body = new Uint8Array(httpLimits.bodyBytesMax + 1);
     const res = await app.request("/healthz", { method: "POST", body, headers: { "content-length": String(body.length) } });

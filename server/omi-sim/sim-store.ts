@@ -96,15 +96,15 @@ const readDeliveriesKept = 8;
 const eventColumns = "e.seq, e.active, e.duplicates, e.delivery, e.position, e.document, d.received_at FROM stored_events e LEFT JOIN deliveries d ON d.seq = e.delivery";
 
 function eventRow(row: Record<string, unknown>): EventRow {
-  const nullable = (value: unknown) => (value === null || value === undefined ? null : value);
+  const orNull = <T>(value: unknown, convert: (value: unknown) => T): T | null => (value === null || value === undefined ? null : convert(value));
   return {
     seq: Number(row["seq"]),
     active: Number(row["active"]) === 1,
     duplicates: Number(row["duplicates"]),
-    delivery: nullable(row["delivery"]) === null ? null : Number(row["delivery"]),
-    position: nullable(row["position"]) === null ? null : Number(row["position"]),
-    document: nullable(row["document"]) === null ? null : String(row["document"]),
-    receivedAt: nullable(row["received_at"]) === null ? null : String(row["received_at"]),
+    delivery: orNull(row["delivery"], Number),
+    position: orNull(row["position"], Number),
+    document: orNull(row["document"], String),
+    receivedAt: orNull(row["received_at"], String),
   };
 }
 
@@ -363,7 +363,7 @@ class DeliveryReader {
     // delivery-body.ts keeps accepting what it once accepted; a body that no longer reads is a bug there.
     const read = readDelivery(String(row["format"]) as DeliveryFormat, String(row["body"]));
     assert(read.ok, () => `delivery ${delivery} no longer parses: ${read.ok ? "" : read.error}`);
-    const events = read.ok ? read.events : [];
+    const events = read.events;
     if (this.cached.size >= readDeliveriesKept) this.cached.delete(this.cached.keys().next().value!);
     this.cached.set(delivery, events);
     return events;

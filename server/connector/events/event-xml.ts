@@ -150,14 +150,14 @@ function leafText(element: XmlElement, where: string): Checked<string> {
   return { ok: true, value: element.text };
 }
 
+/** The last text found valid: the events of one request usually share their time_created. */
+let lastValidDateTime: string | null = null;
+
 /**
  * The extended-format date-time of XML Schema's xs:dateTime (the profile OMi's data model uses):
  * `YYYY-MM-DDThh:mm:ss[.fraction][Z|±hh:mm]`. Length is capped first, and the pattern has no
  * nested or adjacent unbounded repeats, so matching is linear.
  */
-/** The last text found valid: the events of one request usually share their time_created. */
-let lastValidDateTime: string | null = null;
-
 export function isIsoDateTime(value: string): boolean {
   if (value === lastValidDateTime) return true;
   if (value.length > 64) return false;

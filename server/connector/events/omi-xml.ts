@@ -26,6 +26,8 @@ type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Data model order up to `object`; hints, related_ci, time_created, custom attributes and count follow. */
 export const omiLeadingFields = ["title", "description", "key", "close_key_pattern", "state", "severity", "category", "subcategory", "application", "object"] as const;
+/** The text fields after the hints, in order. */
+export const omiTrailingFields = ["related_ci", "time_created"] as const;
 
 export function writeOmiEventList(events: readonly OprEvent[]): string {
   const parts = [`<event_list xmlns="${omiNamespace}">`];
@@ -45,8 +47,7 @@ export function writeOmiEvent(event: OprEvent): string {
   if (event.related_ci_hints.length > 0) {
     parts.push("<related_ci_hints>", ...event.related_ci_hints.map((hint) => element("hint", hint)), "</related_ci_hints>");
   }
-  if (event.related_ci) parts.push(element("related_ci", event.related_ci));
-  if (event.time_created) parts.push(element("time_created", event.time_created));
+  for (const field of omiTrailingFields) if (event[field]) parts.push(element(field, event[field]));
   const attributes = Object.entries(event.custom_attributes);
   if (attributes.length > 0) {
     parts.push("<custom_attribute_list>");

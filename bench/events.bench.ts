@@ -2,7 +2,8 @@
  * @module Benchmark `events`: ingest → committed on a majority → forwarded to the OMi receiver
  * simulator, on a 3-node loopback group (separate processes). Single-event requests from 256
  * clients (as the replication benchmark's top level; 64 too), then 100-event batches from 16
- * clients, spread over all nodes (followers forward to the leader); then the latency from a
+ * clients, spread over all nodes (followers forward to the leader), each client keeping to one
+ * node as an event source posts to the one connector URL it is given; then the latency from a
  * request's start to the event's arrival in OMi, measured by OMi-side receive times of probe events
  * sent at a modest rate. Each event carries a 128-byte description. The simulator, the load
  * generator and the three nodes share this machine's cores; OMi's share shows as the forwarding
@@ -89,10 +90,10 @@ export default {
     const cluster = await startCluster({ size: 3, extraArgs: ["--omi-url", sim.url] });
     try {
       await deploy(cluster);
-      const single64 = await runLoad({ targets: cluster.urls(), clients: 64, workload: { kind: "opsconn-events", path: "bench", events: 1 }, durationMs: runMs + warmupMs, warmupMs });
+      const single64 = await runLoad({ targets: cluster.urls(), clients: 64, targetChoice: "pinned", workload: { kind: "opsconn-events", path: "bench", events: 1 }, durationMs: runMs + warmupMs, warmupMs });
       describe("single c64", single64, 1);
       await drained(cluster);
-      const single = await runLoad({ targets: cluster.urls(), clients: 256, workload: { kind: "opsconn-events", path: "bench", events: 1 }, durationMs: runMs + warmupMs, warmupMs });
+      const single = await runLoad({ targets: cluster.urls(), clients: 256, targetChoice: "pinned", workload: { kind: "opsconn-events", path: "bench", events: 1 }, durationMs: runMs + warmupMs, warmupMs });
       describe("single c256", single, 1);
       await drained(cluster);
       const deliveredBefore = await omiEventsDelivered(sim.url);
@@ -101,7 +102,7 @@ export default {
       for (const node of cluster.running()) pids[node.id] = node.proc!.pid;
       // Metered over the measured window (after the warm-up), as the rate is.
       const meter = Bun.sleep(warmupMs).then(() => cpuMeter(pids));
-      const batched = await runLoad({ targets: cluster.urls(), clients: 16, workload: { kind: "opsconn-events", path: "bench", events: 100 }, durationMs: runMs + warmupMs, warmupMs });
+      const batched = await runLoad({ targets: cluster.urls(), clients: 16, targetChoice: "pinned", workload: { kind: "opsconn-events", path: "bench", events: 100 }, durationMs: runMs + warmupMs, warmupMs });
       const cores = (await meter).stop();
       const forwardedPerS = ((await omiEventsDelivered(sim.url)) - deliveredBefore) / ((performance.now() - batchedStartMs) / 1000);
       describe("batched x100 c16", batched, 100);

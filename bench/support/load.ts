@@ -35,6 +35,13 @@ export interface LoadOptions {
   /** Attempts per request, first included; a request that exhausts them is a failure. */
   readonly attemptsMax?: number;
   readonly retryBackoffMs?: number;
+  /**
+   * "rotate" (the default): each request goes to the next target, as etcd 3.4's client balances
+   * RPCs round-robin over its endpoints (the replication and failover benchmarks compare with it).
+   * "pinned": each client keeps to one target, moving on only after a failed attempt worth
+   * retrying, as an event source posts to the one connector URL it is configured with.
+   */
+  readonly targetChoice?: "rotate" | "pinned";
   /** First client index, so worker processes write disjoint keys. */
   readonly clientBase?: number;
   readonly seed?: number;
@@ -190,22 +197,24 @@ export class LoadRun {
   }
 
   /**
-   * Every client connects to every target before the clock starts. Opening hundreds of sockets at
-   * once can overflow a listen backlog, and a dropped SYN is retried only after 1 s: measured as a
-   * 1.3 s p99 outlier when connections were opened lazily inside the window.
+   * Every client connects to every target it will use (a pinned client: the one it starts on) before
+   * the clock starts. Opening hundreds of sockets at once can overflow a listen backlog, and a
+   * dropped SYN is retried only after 1 s: measured as a 1.3 s p99 outlier when connections were
+   * opened lazily inside the window.
    */
   private async openConnections(): Promise<Map<string, HttpConnection>[]> {
     const pools = Array.from({ length: this.options.clients }, () => new Map<string, HttpConnection>());
     const opening: Promise<void>[] = [];
-    for (const pool of pools) {
-      for (const target of this.targets) {
+    const pinned = this.options.targetChoice === "pinned";
+    pools.forEach((pool, i) => {
+      for (const target of pinned ? [this.targets[i % this.targets.length]!] : this.targets) {
         const url = new URL(target);
         const connection = new HttpConnection(url.hostname, Number(url.port));
         pool.set(target, connection);
         // A target that refuses (a killed node) is simply retried later by the request path.
         opening.push(connection.open().catch(() => undefined));
       }
-    }
+    });
     await Promise.race([Promise.all(opening), Bun.sleep(connectPhaseMs)]);
     return pools;
   }
@@ -218,23 +227,25 @@ export class LoadRun {
     }
   }
 
-  /** Offsetting each client's first target spreads clients over targets, not just requests. */
+  /** Offsetting each client's first target spreads clients over targets, not just requests (see targetChoice). */
   private async clientLoop(client: number, firstTurn: number, connections: Map<string, HttpConnection>, build: RequestBuilder, deadlineMs: number): Promise<void> {
     const attemptsMax = this.options.attemptsMax ?? 50;
     const requestsMax = this.options.requestsMax ?? Number.POSITIVE_INFINITY;
+    const pinned = this.options.targetChoice === "pinned";
     let turn = firstTurn;
     for (let seq = 0; !this.stopped && performance.now() < deadlineMs && this.successes < requestsMax; seq++) {
       const request = build(client, seq);
       const firstMs = performance.now();
       let ok = false;
       for (let attempt = 0; attempt < attemptsMax && !this.stopped && performance.now() < deadlineMs; attempt++) {
-        const target = this.targets[turn++ % this.targets.length] ?? this.targets[0] ?? "";
+        const target = this.targets[(pinned ? turn : turn++) % this.targets.length] ?? this.targets[0] ?? "";
         const status = await this.attempt(connections, target, request);
         if (status >= 200 && status < 300) {
           ok = true;
           break;
         }
         if (!retryableStatuses.has(status)) break;
+        if (pinned) turn++;
         await Bun.sleep(this.options.retryBackoffMs ?? 2);
       }
       if (!ok) {

@@ -4,13 +4,13 @@ import type { Server } from "bun";
 import { runLoad } from "../../bench/support/load.ts";
 
 interface Seen {
-  readonly server: Server;
+  readonly server: Server<unknown>;
   readonly url: string;
   /** Client index (from the kv key the request writes) → requests it sent here. */
   readonly byClient: Map<number, number>;
 }
 
-let servers: Server[] = [];
+let servers: Server<unknown>[] = [];
 afterEach(() => {
   for (const server of servers) server.stop(true);
   servers = [];

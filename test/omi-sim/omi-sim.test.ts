@@ -157,6 +157,39 @@ describe("omi-sim event web service", () => {
     reopened.close();
   });
 
+  test("one delivery whose new events are interrupted (a merge, an own duplicate_count, a closed event, no key) reads back event by event after a reopen", async () => {
+    const dir = tempDir();
+    const live = await SimStore.open(dir);
+    await deliverXml(live, [event({ title: "earlier", key: "old" })], "2026-11-24T10:00:00.000Z");
+    const batch = [
+      event({ title: "p0", key: "a" }),
+      event({ title: "p1", key: "b" }),
+      event({ title: "p2 merges into earlier", key: "old" }),
+      event({ title: "p3", key: "c" }),
+      event({ title: "p4 counted", key: "d", duplicate_count: 4 }),
+      event({ title: "p5 closed", key: "e", state: "closed" }),
+      event({ title: "p6 no key" }),
+      event({ title: "p7", key: "f" }),
+    ];
+    expect(await deliverXml(live, batch, "2026-11-24T10:00:01.000Z")).toEqual(["omi-2", "omi-3", "omi-1", "omi-4", "omi-5", "omi-6", "omi-7", "omi-8"]);
+    live.close();
+    const reopened = await SimStore.open(dir);
+    const read = await reopened.events();
+    expect(read.map((e) => [e.id, e.title, e.key, e.state, e.duplicate_count])).toEqual([
+      ["omi-1", "p2 merges into earlier", "old", "open", 1],
+      ["omi-2", "p0", "a", "open", 0],
+      ["omi-3", "p1", "b", "open", 0],
+      ["omi-4", "p3", "c", "open", 0],
+      ["omi-5", "p4 counted", "d", "open", 4],
+      ["omi-6", "p5 closed", "e", "closed", 0],
+      ["omi-7", "p6 no key", "", "open", 0],
+      ["omi-8", "p7", "f", "open", 0],
+    ]);
+    // The keys went in with their events: each still merges (the closed one starts afresh).
+    expect(await deliverXml(reopened, [event({ title: "a again", key: "a" }), event({ title: "f again", key: "f" }), event({ title: "e anew", key: "e" })], "2026-11-24T10:00:02.000Z")).toEqual(["omi-2", "omi-8", "omi-9"]);
+    reopened.close();
+  });
+
   test("data of the previous build (table omi_events, a document per event; deliveries without a format) is moved over at open", async () => {
     const dir = tempDir();
     const { createClient } = await import("@libsql/client");

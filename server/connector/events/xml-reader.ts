@@ -315,7 +315,12 @@ function readLineEndAsSpace(reader: Reader): string {
 function readEndTag(reader: Reader, stack: OpenElement[]): XmlElement {
   const offset = reader.offset;
   reader.offset += 2;
-  const name = readName(reader, "an element name after '</'");
+  const expected = stack[stack.length - 1]?.name;
+  // The usual case, checked in place: the open element's name, then no more name characters.
+  const after = reader.offset + (expected?.length ?? 0);
+  const matches = expected !== undefined && reader.text.startsWith(expected, reader.offset) && !continuesName(reader.text, after);
+  const name = matches ? expected : readName(reader, "an element name after '</'");
+  if (matches) reader.offset = after;
   skipSpace(reader);
   if (reader.text.charCodeAt(reader.offset) !== GT) fail(`expected '>' to end </${name}`, reader.offset);
   reader.offset++;
@@ -481,6 +486,13 @@ function readName(reader: Reader, what: string): string {
   }
   reader.offset = cursor;
   return text.slice(start, cursor);
+}
+
+/** Whether a name character follows at `offset` (so a name read up to there would be longer). */
+function continuesName(text: string, offset: number): boolean {
+  if (offset >= text.length) return false;
+  const unit = text.charCodeAt(offset);
+  return unit < 0x80 ? (asciiNameClass[unit]! & NAME_CHAR) !== 0 : isNameChar(text.codePointAt(offset)!);
 }
 
 const NAME_START = 1;

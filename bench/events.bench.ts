@@ -2,14 +2,18 @@
  * @module Benchmark `events`: ingest → committed on a majority → forwarded to the OMi receiver
  * simulator, on a 3-node loopback group (separate processes). Single-event requests from 256
  * clients (as the replication benchmark's top level; 64 too), then 100-event batches from 16
- * clients (and from the same 256 as a burst), spread over all nodes (followers forward to the leader), each client keeping
- * to one node as an event source posts to the one connector URL it is given; then the latency from
- * a request's start to the event's arrival in OMi, measured by OMi-side receive times of probe
- * events sent at a modest rate. Each event carries a 128-byte description. The simulator, the load
- * generator and the three nodes share this machine's cores; OMi's share shows as the forwarding
- * rate, which trails the acknowledged rate during a batched run: the outbox holds the difference,
- * and the backlog drains before the next phase. Each batched run also reports the CPU each process
- * used per acknowledged event: where the cores went (the nodes, the simulator, the load generator). */
+ * clients, then a burst of batches from the 256, and the rate at which the burst's backlog then
+ * drains to OMi. Requests are spread over all nodes (followers forward to the leader), each client
+ * keeping to one node as an event source posts to the one connector URL it is given. Last, the
+ * latency from a request's start to the event's arrival in OMi, measured by OMi-side receive times
+ * of probe events sent at a modest rate. Each event carries a 128-byte description.
+ *
+ * The simulator, the load generator and the three nodes share this machine's cores; OMi's share
+ * shows as the forwarding rate, which trails the acknowledged rate during a batched run: the outbox
+ * holds the difference, and the backlog drains before the next phase. Each batched run also reports
+ * the CPU each process used per acknowledged event: where the cores went (the nodes, the simulator,
+ * the load generator).
+ */
 import type { Bench, Metrics } from "./harness.ts";
 import { runLoad, type LoadResult } from "./support/load.ts";
 import { startCluster, type Cluster } from "../test/support/cluster.ts";

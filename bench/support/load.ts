@@ -238,14 +238,15 @@ export class LoadRun {
       const firstMs = performance.now();
       let ok = false;
       for (let attempt = 0; attempt < attemptsMax && !this.stopped && performance.now() < deadlineMs; attempt++) {
-        const target = this.targets[(pinned ? turn : turn++) % this.targets.length] ?? this.targets[0] ?? "";
+        const target = this.targets[turn % this.targets.length] ?? this.targets[0] ?? "";
+        if (!pinned) turn++; // rotate: every attempt goes to the next target
         const status = await this.attempt(connections, target, request);
         if (status >= 200 && status < 300) {
           ok = true;
           break;
         }
         if (!retryableStatuses.has(status)) break;
-        if (pinned) turn++;
+        if (pinned) turn++; // pinned: only a failure worth retrying moves the client on
         await Bun.sleep(this.options.retryBackoffMs ?? 2);
       }
       if (!ok) {

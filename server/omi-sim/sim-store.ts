@@ -77,7 +77,7 @@ function seqOf(id: string): number {
   return match === null ? -1 : Number(match[1]);
 }
 
-/** New events go in a few multi-row statements (one per event cost more than SQLite's own work). */
+/** Writes out the pending new events: the run as one statement, the rest in a few multi-row ones. */
 function flushInserts(out: Writes): void {
   if (out.run !== null) {
     const { firstSeq, delivery, firstPosition, keys } = out.run;

@@ -26,14 +26,25 @@ const utf8 = new TextEncoder();
 
 export function omiEventListBytes(events: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   assert(events.length > 0, "a batch holds at least one event");
-  // Every event is read before any is written, as the string path decodes all first: a malformed
-  // event fails with the decoder's error even when an earlier one would fail only while writing.
+  // The usual batch: every event on this path, each read once, as it is written.
   const scan = new EventScan();
+  const out = eventListOut(events);
+  for (const bytes of events) {
+    if (!scan.read(bytes)) return mixedEventList(events, scan);
+    writeScanned(out, bytes, scan);
+  }
+  out.ascii("</event_list>");
+  return out.finish();
+}
+
+/**
+ * A batch with an event this path does not cover. Every event is read before any is written, as
+ * the string path decodes all first: a malformed event fails with the decoder's error even when an
+ * earlier decoded one would fail only while writing. Covered events are read again to be written.
+ */
+function mixedEventList(events: readonly Uint8Array[], scan: EventScan): Uint8Array<ArrayBuffer> {
   const decoded: Array<OprEvent | null> = events.map((bytes) => (scan.read(bytes) ? null : decodeOprEvent(bytes)));
-  let estimate = 64;
-  for (const bytes of events) estimate += bytes.length * 2 + 160;
-  const out = new Utf8Out(estimate);
-  out.ascii(`<event_list xmlns="${omiNamespace}">`);
+  const out = eventListOut(events);
   for (let i = 0; i < events.length; i++) {
     const event = decoded[i]!;
     if (event !== null) {
@@ -45,6 +56,15 @@ export function omiEventListBytes(events: readonly Uint8Array[]): Uint8Array<Arr
   }
   out.ascii("</event_list>");
   return out.finish();
+}
+
+/** An output sized for the batch (escaping rarely grows text much), the list's start tag written. */
+function eventListOut(events: readonly Uint8Array[]): Utf8Out {
+  let estimate = 64;
+  for (const bytes of events) estimate += bytes.length * 2 + 160;
+  const out = new Utf8Out(estimate);
+  out.ascii(`<event_list xmlns="${omiNamespace}">`);
+  return out;
 }
 
 function writeScanned(out: Utf8Out, bytes: Uint8Array, scan: EventScan): void {

@@ -27,8 +27,8 @@ export interface OmiTarget {
 
 export const eventListPath = "/opr-web/rest/9.10/event_list";
 
-/** Posts one event list: the XML of omi-xml.ts, as a string or already as UTF-8 (omi-xml-bytes.ts). */
-export async function sendToOmi(target: OmiTarget, eventList: string | Uint8Array<ArrayBuffer>): Promise<SendOutcome> {
+/** Posts one event list: OMi's XML as UTF-8 (omi-xml-bytes.ts). */
+export async function sendToOmi(target: OmiTarget, eventList: Uint8Array<ArrayBuffer>): Promise<SendOutcome> {
   const headers: Record<string, string> = { "content-type": "application/xml" };
   if (target.user !== undefined) headers["authorization"] = `Basic ${Buffer.from(`${target.user}:${target.password ?? ""}`).toString("base64")}`;
   return postBatch({

@@ -1,7 +1,7 @@
 /** Sending batches to OMi, against the OMi receiver simulator on a real socket (server/connector/forwarding/omi-sender.ts). */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { writeOmiEventList } from "../../../server/connector/events/omi-xml.ts";
+import { omiEventListBytes } from "../../../server/connector/events/omi-xml-bytes.ts";
 import { OmiForwardTarget, retryDelayMs, sendToOmi, type OmiTarget } from "../../../server/connector/forwarding/omi-sender.ts";
 import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
 import { PendingEvent } from "../../../server/state/pending-event.ts";
@@ -27,26 +27,28 @@ afterAll(() => {
   cleanupAll();
 });
 
+/** A batch as the OMi target sends it: written from the events' stored binary form. */
+const eventList = (batch: OprEvent[]) => omiEventListBytes(batch.map(encodeOprEvent));
 const events = (n: number): OprEvent[] => Array.from({ length: n }, (_, i) => ({ ...emptyOprEvent(), title: `event ${i}`, severity: "major", state: "open", key: `k${i}` }));
 const fault = (mode: string) => fetch(`http://127.0.0.1:${server.port}/omi-sim/faults`, { method: "POST", body: JSON.stringify({ mode, delayMs: 500 }), headers: { "content-type": "application/json" } });
 
 describe("sendToOmi", () => {
   test("a batch is delivered as one OMi event list, with basic auth", async () => {
-    expect(await sendToOmi(target, writeOmiEventList(events(3)))).toEqual({ kind: "delivered", status: 200 });
+    expect(await sendToOmi(target, eventList(events(3)))).toEqual({ kind: "delivered", status: 200 });
     expect(await store.stats()).toMatchObject({ deliveries: 1, eventsDelivered: 3, events: 3 });
     expect(seenAuth.at(-1)).toBe(`Basic ${Buffer.from("admin:secret").toString("base64")}`);
   });
 
   test("OMi failing, down, slow past the timeout, or unreachable: retry; a refusal (4xx): do not", async () => {
     await fault("fail");
-    expect((await sendToOmi(target, writeOmiEventList(events(1)))).kind).toBe("retry");
+    expect((await sendToOmi(target, eventList(events(1)))).kind).toBe("retry");
     await fault("down");
-    expect((await sendToOmi(target, writeOmiEventList(events(1)))).kind).toBe("retry");
+    expect((await sendToOmi(target, eventList(events(1)))).kind).toBe("retry");
     await fault("slow");
-    expect(await sendToOmi({ ...target, timeoutMs: 100 }, writeOmiEventList(events(1)))).toMatchObject({ kind: "retry" });
+    expect(await sendToOmi({ ...target, timeoutMs: 100 }, eventList(events(1)))).toMatchObject({ kind: "retry" });
     await fault("ok");
-    expect((await sendToOmi({ ...target, baseUrl: "http://127.0.0.1:9" }, writeOmiEventList(events(1)))).kind).toBe("retry");
-    const refused = await sendToOmi({ ...target, baseUrl: `${target.baseUrl}wrong-prefix` }, writeOmiEventList(events(1)));
+    expect((await sendToOmi({ ...target, baseUrl: "http://127.0.0.1:9" }, eventList(events(1)))).kind).toBe("retry");
+    const refused = await sendToOmi({ ...target, baseUrl: `${target.baseUrl}wrong-prefix` }, eventList(events(1)));
     expect(refused).toMatchObject({ kind: "refused", status: 404 });
   });
 });
@@ -78,7 +80,7 @@ describe("sendToOmi and redirects", () => {
     const redirecting = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response(null, { status: 301, headers: { location: `http://127.0.0.1:${server.port}/opr-web/rest/9.10/event_list` } }) });
     try {
       const before = (await store.stats()).deliveries;
-      const outcome = await sendToOmi({ ...target, baseUrl: `http://127.0.0.1:${redirecting.port}` }, writeOmiEventList(events(2)));
+      const outcome = await sendToOmi({ ...target, baseUrl: `http://127.0.0.1:${redirecting.port}` }, eventList(events(2)));
       expect(outcome).toMatchObject({ kind: "refused", status: 301 });
       expect(outcome.kind === "refused" && outcome.reason).toContain("redirect");
       expect((await store.stats()).deliveries).toBe(before);

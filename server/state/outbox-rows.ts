@@ -10,16 +10,66 @@ import { decodeCommand } from "./command-codec.ts";
 import type { MultiRowShape } from "../storage/multi-row.ts";
 import type { DeadLetterReason, OutboxEntry } from "./outbox-types.ts";
 
-/** As held: the event stays in its binary form (event-codec.ts) until a holder forwards it. */
-export interface StoredEntry {
+/**
+ * As held: undelivered events with consecutive seqs, kept back to back in one buffer in their binary
+ * form (event-codec.ts) until a holder forwards them. One object per accept entry, not per event:
+ * per-event objects (an entry, its id, a view) were most of what every node's heap held under a
+ * backlog, and their allocation and marking showed on all three nodes.
+ */
+export interface Chunk {
+  readonly firstSeq: number;
+  readonly acceptedAtMs: number;
+  /** The outbox's own copy (never a view into a log entry or a transport frame, which must not stay pinned). */
+  readonly buffer: Uint8Array;
+  /** Event i is buffer[starts[i], starts[i + 1]); length = events + 1. */
+  readonly starts: Uint32Array;
+  /** Event i's id is `${idIndex}.${idPosition + i}`, unless the ids are given one by one (event rows). */
+  readonly idIndex: number;
+  readonly idPosition: number;
+  readonly ids: readonly string[] | null;
+  /** The log entry that carried the events and the first one's position there; 0 when they must be stored as rows (rows, snapshots, requeues). */
+  readonly index: number;
+  readonly position: number;
+}
+
+/** One held event, read out of its chunk. */
+export interface HeldEvent {
   readonly seq: number;
   readonly id: string;
   readonly acceptedAtMs: number;
-  /** Set once more right after an accept: from a view into the entry to the outbox's own copy. */
-  bytes: Uint8Array;
-  /** The log entry that carried it and its position there; 0 when it came from an event row, a snapshot or a requeue (stored as a row). */
-  readonly index: number;
-  readonly position: number;
+  readonly bytes: Uint8Array;
+}
+
+export function chunkEvents(chunk: Chunk): number {
+  return chunk.starts.length - 1;
+}
+
+/** Bytes of events [from, to) of the chunk. */
+export function chunkBytes(chunk: Chunk, from: number, to: number): number {
+  return chunk.starts[to]! - chunk.starts[from]!;
+}
+
+export function chunkEventBytes(chunk: Chunk, i: number): Uint8Array {
+  return chunk.buffer.subarray(chunk.starts[i], chunk.starts[i + 1]);
+}
+
+export function chunkEventId(chunk: Chunk, i: number): string {
+  return chunk.ids === null ? `${chunk.idIndex}.${chunk.idPosition + i}` : chunk.ids[i]!;
+}
+
+export function heldEvent(chunk: Chunk, i: number): HeldEvent {
+  return { seq: chunk.firstSeq + i, id: chunkEventId(chunk, i), acceptedAtMs: chunk.acceptedAtMs, bytes: chunkEventBytes(chunk, i) };
+}
+
+/** A chunk of `events` copied into one new buffer (they may be views into buffers that must not stay alive). */
+export function newChunk(events: readonly Uint8Array[], at: { firstSeq: number; acceptedAtMs: number; idIndex: number; idPosition: number; ids?: readonly string[]; index: number; position: number }): Chunk {
+  assert(events.length > 0, "a chunk holds at least one event");
+  assert(at.ids === undefined || at.ids.length === events.length, "one id per event");
+  const starts = new Uint32Array(events.length + 1);
+  for (let i = 0; i < events.length; i++) starts[i + 1] = starts[i]! + events[i]!.length;
+  const buffer = new Uint8Array(starts[events.length]!);
+  for (let i = 0; i < events.length; i++) buffer.set(events[i]!, starts[i]);
+  return { firstSeq: at.firstSeq, acceptedAtMs: at.acceptedAtMs, buffer, starts, idIndex: at.idIndex, idPosition: at.idPosition, ids: at.ids ?? null, index: at.index, position: at.position };
 }
 
 /** As held: the event in its binary form, like an outbox entry. */
@@ -45,12 +95,15 @@ export interface PackageOutbox {
   nextSeq: number;
   /** Delivered through this sequence number. */
   cursor: number;
-  readonly entries: StoredEntry[];
-  /** Sequence numbers accepted since the last flush (rows to insert). */
-  unwritten: StoredEntry[];
+  /** Undelivered events, in seq order without a gap; the first chunk may start at or before the cursor (its delivered events stay until the whole chunk is delivered). */
+  chunks: Chunk[];
+  /** Events after the cursor: the backlog. */
+  held: number;
+  /** Chunks accepted since the last flush (rows or runs to insert). */
+  unwritten: Chunk[];
   /** Persisted runs, in seq order (and so in log order); delivered ones leave at the next flush. */
   runs: Run[];
-  /** Stored bytes of `entries`: what the package's disk budget counts. */
+  /** Stored bytes of the held events: what the package's disk budget counts. */
   bytes: number;
   dirty: boolean;
   /** In seq order (each was the first undelivered event when it moved); at most deadLettersPerPackageMax, and deadLetterBytesMax but for the newest. */
@@ -66,7 +119,7 @@ export interface PackageOutbox {
 }
 
 export function emptyBox(nextSeq: number, cursor: number, deadLettersDropped: number): PackageOutbox {
-  return { nextSeq, cursor, entries: [], unwritten: [], runs: [], bytes: 0, dirty: false, deadLetters: [], deadLetterBytes: 0, deadLettersDropped, deadUnwritten: new Map(), deadRemoved: [] };
+  return { nextSeq, cursor, chunks: [], held: 0, unwritten: [], runs: [], bytes: 0, dirty: false, deadLetters: [], deadLetterBytes: 0, deadLettersDropped, deadUnwritten: new Map(), deadRemoved: [] };
 }
 
 export const insertEntries: MultiRowShape = { head: "INSERT INTO outbox_events (package, seq, document) VALUES", columns: 3, tail: "" };
@@ -91,21 +144,6 @@ export const insertDeadLetters: MultiRowShape = { head: "INSERT INTO outbox_dead
 /** Row values (SQLite 3.15+): the pairs to delete, many per statement. */
 export const deleteDeadLetters: MultiRowShape = { head: "DELETE FROM outbox_dead_letters WHERE (package, seq) IN (VALUES", columns: 2, tail: ")" };
 
-/** Copies of `views` in one new buffer (the views may point into larger buffers that must not stay alive). */
-export function ownedCopies(views: readonly Uint8Array[]): Uint8Array[] {
-  let bytes = 0;
-  for (const view of views) bytes += view.length;
-  const buffer = new Uint8Array(bytes);
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (const view of views) {
-    buffer.set(view, at);
-    out.push(buffer.subarray(at, at + view.length));
-    at += view.length;
-  }
-  return out;
-}
-
 /** The events of an accept entry, by position across its requests (binary, or the JSON form of earlier builds). */
 export function acceptedEvents(data: Uint8Array): { atMs: number; events: Uint8Array[] } {
   const command = decodeCommand(data);
@@ -116,19 +154,19 @@ export function acceptedEvents(data: Uint8Array): { atMs: number; events: Uint8A
 }
 
 /** A row's document: [seq f64][id][acceptedAtMs f64][event bytes]. */
-export function storedRow(entry: StoredEntry): Uint8Array {
-  return new ByteWriter(32 + entry.id.length + entry.bytes.length).f64(entry.seq).text(entry.id).f64(entry.acceptedAtMs).bytes(entry.bytes).finish();
+export function storedRow(event: HeldEvent): Uint8Array {
+  return new ByteWriter(32 + event.id.length + event.bytes.length).f64(event.seq).text(event.id).f64(event.acceptedAtMs).bytes(event.bytes).finish();
 }
 
 /** Binary rows, or the JSON documents of earlier builds (re-encoded, so an upgrade loses nothing). */
-export function fromRow(document: Uint8Array | string): StoredEntry {
+export function fromRow(document: Uint8Array | string): HeldEvent {
   if (typeof document === "string") {
     const legacy = JSON.parse(document) as OutboxEntry;
-    return { seq: legacy.seq, id: legacy.id, acceptedAtMs: legacy.acceptedAtMs, bytes: encodeOprEvent(legacy.event), index: 0, position: 0 };
+    return { seq: legacy.seq, id: legacy.id, acceptedAtMs: legacy.acceptedAtMs, bytes: encodeOprEvent(legacy.event) };
   }
   const reader = new ByteReader(document);
-  // A copy, so one event does not keep a whole snapshot image or row page alive.
-  const entry = { seq: reader.f64("outbox seq"), id: reader.text("outbox id"), acceptedAtMs: reader.f64("outbox accepted at"), bytes: reader.bytes("outbox event").slice(), index: 0, position: 0 };
+  // A view: the caller copies the events it keeps into chunks of their own.
+  const event = { seq: reader.f64("outbox seq"), id: reader.text("outbox id"), acceptedAtMs: reader.f64("outbox accepted at"), bytes: reader.bytes("outbox event") };
   reader.end("outbox row");
-  return entry;
+  return event;
 }

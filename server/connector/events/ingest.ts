@@ -102,11 +102,36 @@ function allStrings(object: Record<string, unknown>): boolean {
 function eventProblem(event: OprEvent): string | null {
   if (event.time_created !== "" && !isIsoDateTime(event.time_created)) return `time_created '${event.time_created.slice(0, 64)}' is not an ISO-8601 date-time`;
   // An event's text lives in its text fields (the rest are the hints list and the attributes).
-  for (const field of oprTextFields) {
-    if (event[field].length > fieldCharsMax) return `field ${field} is longer than ${fieldCharsMax} characters`;
+  if (longestText(event) > fieldCharsMax) {
+    for (const field of oprTextFields) if (event[field].length > fieldCharsMax) return `field ${field} is longer than ${fieldCharsMax} characters`;
   }
-  if (Object.keys(event.custom_attributes).length > customAttributesMax) return `more than ${customAttributesMax} custom attributes`;
+  if (!fewerThan(event.custom_attributes, customAttributesMax + 1)) return `more than ${customAttributesMax} custom attributes`;
   return null;
+}
+
+/** The longest text field's length, read field by field (names the JIT can specialise; this runs for every event). */
+function longestText(event: OprEvent): number {
+  return Math.max(
+    event.title.length,
+    event.description.length,
+    event.key.length,
+    event.close_key_pattern.length,
+    event.state.length,
+    event.severity.length,
+    event.category.length,
+    event.subcategory.length,
+    event.application.length,
+    event.object.length,
+    event.related_ci.length,
+    event.time_created.length,
+  );
+}
+
+/** Whether `object` has fewer than `bound` own names (counted up to the bound, with no array of them). */
+function fewerThan(object: Readonly<Record<string, string>>, bound: number): boolean {
+  let count = 0;
+  for (const name in object) if (Object.hasOwn(object, name) && ++count >= bound) return false;
+  return true;
 }
 
 function depthOf(value: unknown, limit: number): number {

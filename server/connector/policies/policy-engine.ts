@@ -148,16 +148,16 @@ interface Draft {
   readonly fields: Record<OprTextField, string>;
   hints: string[];
   readonly attributes: Record<string, string>;
-  /** Source severity → OMi severity. */
-  readonly severityMap: Map<string, string>;
+  /** Source severity → OMi severity; null until a setting names one. */
+  severityMap: Map<string, string> | null;
 }
 
 function buildEvent(policy: Policy, record: Record<string, unknown>, options: { rule: Rule | null; nowMs: number }): OprEvent {
   const draft = fromRecord(record);
-  applySettings(draft, policy.defaults, record, false);
-  if (options.rule?.set !== undefined) applySettings(draft, options.rule.set, record, true);
+  applySettings(draft, compiledSettings(policy.defaults), record, false);
+  if (options.rule?.set !== undefined) applySettings(draft, compiledSettings(options.rule.set), record, true);
   const { fields } = draft;
-  const severity = (draft.severityMap.get(fields.severity) ?? fields.severity).trim().toLowerCase();
+  const severity = (draft.severityMap?.get(fields.severity) ?? fields.severity).trim().toLowerCase();
   const state = fields.state.trim().toLowerCase();
   const event: OprEvent = {
     ...fields,
@@ -180,21 +180,40 @@ function buildEvent(policy: Policy, record: Record<string, unknown>, options: { 
  * the record's custom_attributes → custom attributes. Scalars become text; structures are skipped.
  */
 function fromRecord(record: Record<string, unknown>): Draft {
-  const fields = {} as Record<OprTextField, string>;
-  for (const f of oprTextFields) fields[f] = scalarText(record[f]);
+  // Written out rather than a loop over oprTextFields: reads by computed names cannot be specialised
+  // by the JIT, and this runs for every event (the compiler checks the list is complete).
+  const fields: Record<OprTextField, string> = {
+    title: scalarText(record["title"]),
+    description: scalarText(record["description"]),
+    key: scalarText(record["key"]),
+    close_key_pattern: scalarText(record["close_key_pattern"]),
+    state: scalarText(record["state"]),
+    severity: scalarText(record["severity"]),
+    category: scalarText(record["category"]),
+    subcategory: scalarText(record["subcategory"]),
+    application: scalarText(record["application"]),
+    object: scalarText(record["object"]),
+    related_ci: scalarText(record["related_ci"]),
+    time_created: scalarText(record["time_created"]),
+  };
   if (fields.key === "") fields.key = scalarText(valueAt(record, "omi_event_key"));
   if (fields.object === "") fields.object = scalarText(valueAt(record, "subcomponent"));
   const attributes = Object.create(null) as Record<string, string>;
   const given = valueAt(record, "custom_attributes");
-  // An inbound object's size is bounded by the request body limit, not counted here.
+  // An inbound object's size is bounded by the request body limit, not counted here. Own
+  // enumerable names in Object.entries' order, without its array of pairs.
   if (typeof given === "object" && given !== null && !Array.isArray(given)) {
-    for (const [name, value] of Object.entries(given)) if (scalarText(value) !== "") attributes[name] = scalarText(value);
+    for (const name in given) {
+      if (!Object.hasOwn(given, name)) continue;
+      const value = scalarText((given as Record<string, unknown>)[name]);
+      if (value !== "") attributes[name] = value;
+    }
   }
   for (const name of keptAsAttributes) {
     const value = scalarText(valueAt(record, name));
     if (value !== "" && !Object.hasOwn(attributes, name)) attributes[name] = value;
   }
-  return { fields, hints: hintsOf(record), attributes, severityMap: new Map() };
+  return { fields, hints: hintsOf(record), attributes, severityMap: null };
 }
 
 /** The events of one request share their clock: its text is made once, not per event. */
@@ -207,9 +226,17 @@ function isoAt(ms: number): string {
 
 function hintsOf(record: Record<string, unknown>): string[] {
   const given = valueAt(record, "related_ci_hints");
-  const list = Array.isArray(given) ? given.slice(0, relatedCiHintsMax) : [given];
-  const hints = list.map(scalarText).filter((hint) => hint !== "");
   const node = scalarText(valueAt(record, "node"));
+  const hints: string[] = [];
+  if (Array.isArray(given)) {
+    for (let i = 0; i < given.length && i < relatedCiHintsMax; i++) {
+      const hint = scalarText(given[i]);
+      if (hint !== "") hints.push(hint);
+    }
+  } else {
+    const hint = scalarText(given);
+    if (hint !== "") hints.push(hint);
+  }
   if (node !== "" && !hints.includes(node) && hints.length < relatedCiHintsMax) hints.push(node);
   return hints;
 }
@@ -219,24 +246,58 @@ function scalarText(value: unknown): string {
   return typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? textOf(value) : "";
 }
 
-/** Applies `defaults` (override false: only where the draft is empty) or a rule's `set` (override true). */
-function applySettings(draft: Draft, settings: Readonly<Record<string, ScalarValue>>, record: Record<string, unknown>, override: boolean): void {
+/**
+ * A `defaults` or `set` map as the engine runs it, in the map's order: what each key targets, and its
+ * value as text when it holds no placeholder. Made once per map (a policy is immutable), so an event
+ * costs no key parsing and a constant costs no substitution.
+ */
+type CompiledSetting =
+  | { readonly target: "severity-map" | "attribute"; readonly name: string; readonly template: string; readonly constant: string | null }
+  | { readonly target: "hints"; readonly template: string; readonly constant: string | null }
+  | { readonly target: "field"; readonly name: OprTextField; readonly template: string; readonly constant: string | null };
+
+const compiledCache = new WeakMap<object, readonly CompiledSetting[]>();
+
+function compiledSettings(settings: Readonly<Record<string, ScalarValue>>): readonly CompiledSetting[] {
+  let compiled = compiledCache.get(settings);
+  if (compiled !== undefined) return compiled;
   const entries = Object.entries(settings);
   assert(entries.length <= configLimits.mapEntriesMax, "a validated settings map is bounded");
+  const out: CompiledSetting[] = [];
   for (const [key, setting] of entries) {
-    const value = typeof setting === "number" ? String(setting) : substitute(setting, record);
-    if (key.startsWith(severityMapPrefix)) {
-      // Not a field but a translation, so `set` entries join the defaults' (replacing one per source).
-      draft.severityMap.set(key.slice(severityMapPrefix.length), value);
-    } else if (key.startsWith(attributePrefix)) {
-      const name = key.slice(attributePrefix.length);
-      if (override || !Object.hasOwn(draft.attributes, name)) draft.attributes[name] = value;
-    } else if (key === "related_ci_hints") {
-      if (override || draft.hints.length === 0) draft.hints = value === "" ? [] : [value];
-    } else if (isTextField(key)) {
-      if (override || draft.fields[key] === "") draft.fields[key] = value;
-    }
+    const template = typeof setting === "number" ? String(setting) : setting;
+    const constant = typeof setting === "number" || !setting.includes("${") ? substitute(template, {}) : null;
+    // Not a field but a translation, so `set` entries join the defaults' (replacing one per source).
+    if (key.startsWith(severityMapPrefix)) out.push({ target: "severity-map", name: key.slice(severityMapPrefix.length), template, constant });
+    else if (key.startsWith(attributePrefix)) out.push({ target: "attribute", name: key.slice(attributePrefix.length), template, constant });
+    else if (key === "related_ci_hints") out.push({ target: "hints", template, constant });
+    else if (isTextField(key)) out.push({ target: "field", name: key, template, constant });
     // Any other key names nothing the engine knows; settingKeyProblem lets a validator report it.
+  }
+  compiledCache.set(settings, (compiled = out));
+  return compiled;
+}
+
+/** Applies `defaults` (override false: only where the draft is empty) or a rule's `set` (override true). */
+function applySettings(draft: Draft, settings: readonly CompiledSetting[], record: Record<string, unknown>, override: boolean): void {
+  for (const setting of settings) {
+    const value = setting.constant ?? substitute(setting.template, record);
+    switch (setting.target) {
+      case "severity-map":
+        (draft.severityMap ??= new Map()).set(setting.name, value);
+        break;
+      case "attribute":
+        if (override || !Object.hasOwn(draft.attributes, setting.name)) draft.attributes[setting.name] = value;
+        break;
+      case "hints":
+        if (override || draft.hints.length === 0) draft.hints = value === "" ? [] : [value];
+        break;
+      case "field":
+        if (override || draft.fields[setting.name] === "") draft.fields[setting.name] = value;
+        break;
+      default:
+        unreachable(setting);
+    }
   }
 }
 

@@ -36,6 +36,14 @@ describe("event codec", () => {
     expect(Object.getPrototypeOf(decoded.custom_attributes)).toBeNull();
   });
 
+  test("each field keeps its code (a persistent format): title 1 ... time_created 12, hints 20, attributes 21, duplicate count 22", () => {
+    const codes = { title: 1, description: 2, key: 3, close_key_pattern: 4, state: 5, severity: 6, category: 7, subcategory: 8, application: 9, object: 10, related_ci: 11, time_created: 12 };
+    for (const [field, code] of Object.entries(codes)) expect([field, [...encodeOprEvent({ ...emptyOprEvent(), [field]: "v" })]]).toEqual([field, [code, 0, 0, 0, 1, 118, 0]]);
+    expect([...encodeOprEvent({ ...emptyOprEvent(), related_ci_hints: ["v"] })]).toEqual([20, 0, 0, 0, 1, 118, 0]);
+    expect([...encodeOprEvent({ ...emptyOprEvent(), custom_attributes: { n: "v" } })]).toEqual([21, 0, 0, 0, 1, 110, 0, 0, 0, 1, 118, 0]);
+    expect(encodeOprEvent({ ...emptyOprEvent(), duplicate_count: 2 })[0]).toBe(22);
+  });
+
   test("an empty event is one byte; only set fields cost bytes", () => {
     expect(encodeOprEvent(emptyOprEvent()).length).toBe(1);
     expect(encodeOprEvent({ ...emptyOprEvent(), title: "abc" }).length).toBe(1 + 1 + 4 + 3);

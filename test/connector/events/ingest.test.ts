@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { ingest } from "../../../server/connector/events/ingest.ts";
 import { parseModel } from "../../../server/config/model/parse-model.ts";
 import type { Policy } from "../../../server/config/model/types.ts";
+import { oprTextFields } from "../../../server/connector/events/event-record.ts";
 
 function policy(fields: Record<string, unknown>): Policy {
   const parsed = parseModel({ apiVersion: "opsconn/v1", policies: [{ name: "p", type: "event-listener", path: "x", ...fields }], packages: [], aspects: [], templates: [] });
@@ -72,5 +73,23 @@ describe("ingest", () => {
     const result = ingest(alertmanager, { contentType: "application/json", body: JSON.stringify(body) }, { nowMs });
     expect(result.ok).toBe(false);
     expect(!result.ok && result.error).toContain("event 2");
+  });
+
+  test("every text field is bounded at 64 KiB characters: one character more in any of them refuses the request, naming the field", () => {
+    const send = (fields: Record<string, string>) => ingest(jsonPolicy, { contentType: "application/json", body: JSON.stringify([{ title: "ok" }, fields]) }, { nowMs });
+    for (const field of oprTextFields.filter((f) => f !== "time_created" && f !== "severity" && f !== "state")) {
+      expect(send({ [field]: "x".repeat(64 * 1024) }).ok).toBe(true);
+      expect(send({ [field]: "x".repeat(64 * 1024 + 1) })).toEqual({ ok: false, status: 400, error: `event 2: field ${field} is longer than 65536 characters; nothing was accepted` });
+    }
+  });
+
+  test("an event keeps at most 256 custom attributes: the 257th refuses the request, whether sent or set by the policy", () => {
+    const attributes = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`a${i}`, "v"]));
+    const send = (p: Policy, n: number) => ingest(p, { contentType: "application/json", body: JSON.stringify([{ title: "ok" }, { title: "many", custom_attributes: attributes(n) }]) }, { nowMs });
+    expect(send(jsonPolicy, 256)).toMatchObject({ ok: true, events: [{ title: "ok" }, { title: "many" }] });
+    expect(send(jsonPolicy, 257)).toEqual({ ok: false, status: 400, error: "event 2: more than 256 custom attributes; nothing was accepted" });
+    const addsOne = policy({ inputFormat: "json", unmatched: "send", defaults: { "custom_attributes.extra": "x" } });
+    expect(send(addsOne, 255).ok).toBe(true);
+    expect(send(addsOne, 256)).toMatchObject({ ok: false, status: 400 });
   });
 });

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError, parseConfigText, parseNodeConfig, type NodeConfig } from "../config/node-config.ts";
 import { Logger } from "../log/logger.ts";
 import { ConnectorNode } from "../node/connector-node.ts";
-import { lifecycle } from "../constants.ts";
+import { lifecycle, runtimeEnvironment } from "../constants.ts";
 import { UsageError, basicAuthFlagHelp, parseBasicAuthFlag } from "./usage.ts";
 
 export const nodeHelp = `Usage: opsconn node [--config FILE] [options]
@@ -136,6 +136,10 @@ export async function runNode(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const log = new Logger({ node: config.nodeId, level: config.logLevel });
+  // Read by the allocator at process start only, so all a running node can do is say so.
+  for (const [name, recommended] of Object.entries(runtimeEnvironment)) {
+    if (process.env[name] !== recommended) log.info("runtime setting not as recommended (README, Running a node)", { name, recommended, actual: process.env[name] ?? null });
+  }
   const node = new ConnectorNode(config, log);
   try {
     await node.start();

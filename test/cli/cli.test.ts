@@ -2,12 +2,20 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bunPath, cleanupAll, runCli, tempDir } from "../support/node-process.ts";
+import { bunPath, cleanupAll, runCli, startNode, tempDir } from "../support/node-process.ts";
 
 afterAll(cleanupAll);
 const cli = [bunPath, "server/main.ts"];
 
 describe("opsconn CLI", () => {
+  test("a node started without the recommended allocator setting says so once, at info; with it, nothing", async () => {
+    const note = (lines: readonly string[]) => lines.filter((line) => line.includes("runtime setting not as recommended")).map((line) => JSON.parse(line).fields);
+    const without = await startNode(cli, ["--node-id", "a1", "--data-dir", tempDir(), "--log-level", "info"], 10_000, { MIMALLOC_PURGE_DELAY: "100" });
+    const withIt = await startNode(cli, ["--node-id", "a2", "--data-dir", tempDir(), "--log-level", "info"]);
+    expect(note(without.lines)).toEqual([{ name: "MIMALLOC_PURGE_DELAY", recommended: "-1", actual: "100" }]);
+    expect(note(withIt.lines)).toEqual([]);
+  });
+
   test("--help lists the commands", async () => {
     const { stdout, exitCode } = await runCli(cli, ["--help"]);
     expect(exitCode).toBe(0);

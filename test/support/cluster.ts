@@ -9,6 +9,7 @@
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { runtimeEnvironment } from "../../server/constants.ts";
 import { bunPath, forEachLine, freePorts, repoRoot, tempDir, trackProcess, untrackProcess } from "./node-process.ts";
 
 export interface ClusterOptions {
@@ -206,7 +207,7 @@ export class Cluster {
 }
 
 function spawnNode(node: ClusterNode, command: readonly string[], args: readonly string[]): void {
-  const proc = Bun.spawn([...command, ...args], { cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([...command, ...args], { cwd: repoRoot, env: { ...process.env, ...runtimeEnvironment }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   trackProcess(proc);
   node.proc = proc;
   node.starts += 1;

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { runtimeEnvironment } from "../../server/constants.ts";
 
 export const repoRoot = join(import.meta.dir, "../..");
 export const bunPath = process.execPath;
@@ -27,9 +28,9 @@ export interface RunningNode {
   readonly lines: string[];
 }
 
-/** `command` is e.g. [bunPath, "server/main.ts"] or ["dist/opsconn"]. */
-export async function startNode(command: readonly string[], args: readonly string[], timeoutMs = 10_000): Promise<RunningNode> {
-  const proc = Bun.spawn([...command, "node", "--port", "0", ...args], { cwd: repoRoot, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+/** `command` is e.g. [bunPath, "server/main.ts"] or ["dist/opsconn"]; `environment` is what the README asks a node to run with unless a test says otherwise. */
+export async function startNode(command: readonly string[], args: readonly string[], timeoutMs = 10_000, environment: Readonly<Record<string, string>> = runtimeEnvironment): Promise<RunningNode> {
+  const proc = Bun.spawn([...command, "node", "--port", "0", ...args], { cwd: repoRoot, env: { ...process.env, ...environment }, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   spawned.add(proc);
   const lines: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {

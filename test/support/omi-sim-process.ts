@@ -3,6 +3,7 @@
  * tests and benchmarks: started on a free port with a temp data directory, tracked for cleanup.
  */
 import type { Subprocess } from "bun";
+import { runtimeEnvironment } from "../../server/constants.ts";
 import { bunPath, freePorts, repoRoot, tempDir, trackProcess } from "./node-process.ts";
 
 export interface SimProcess {
@@ -14,7 +15,7 @@ export async function startOmiSim(timeoutMs = 10_000): Promise<SimProcess> {
   const [port] = freePorts(1);
   // OPSCONN_CPU_PROFILE_DIR=dir: the simulator writes a CPU profile (markdown) there when it stops.
   const profileDir = process.env["OPSCONN_CPU_PROFILE_DIR"];
-  const proc = Bun.spawn([bunPath, ...(profileDir ? ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`] : []), "server/main.ts", "omi-sim", "--port", String(port), "--data", tempDir()], { cwd: repoRoot, stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn([bunPath, ...(profileDir ? ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`] : []), "server/main.ts", "omi-sim", "--port", String(port), "--data", tempDir()], { cwd: repoRoot, env: { ...process.env, ...runtimeEnvironment }, stdout: "ignore", stderr: "pipe" });
   trackProcess(proc as never);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;

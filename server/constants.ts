@@ -106,7 +106,7 @@ export const stateFlush = {
  * (mimalloc) hands memory that stayed free for 100 ms back to the OS, and under a steady event load
  * much of it is needed again soon after, at a page fault per 4 KiB. Keeping it cut page faults per
  * event by about 40% and CPU per event by about 7% in the events benchmark (4 alternating pairs:
- * 108-115k against 95-109k batched events/s); the price is that a process keeps its peak memory
+ * 104-115k against 95-109k batched events/s); the price is that a process keeps its peak memory
  * (bounded by the outbox budgets) instead of shrinking after a burst. An environment variable
  * because mimalloc reads its options only when the process starts.
  */

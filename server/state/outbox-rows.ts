@@ -23,13 +23,11 @@ export interface Chunk {
   readonly buffer: Uint8Array;
   /** Event i is buffer[starts[i], starts[i + 1]); length = events + 1. */
   readonly starts: Uint32Array;
-  /** Event i's id is `${idIndex}.${idPosition + i}`, unless the ids are given one by one (event rows). */
-  readonly idIndex: number;
-  readonly idPosition: number;
-  readonly ids: readonly string[] | null;
   /** The log entry that carried the events and the first one's position there; 0 when they must be stored as rows (rows, snapshots, requeues). */
   readonly index: number;
   readonly position: number;
+  /** Event i's id is `${index}.${position + i}`, unless the ids are given one by one (events stored as rows). */
+  readonly ids: readonly string[] | null;
 }
 
 /** One held event, read out of its chunk. */
@@ -54,7 +52,7 @@ export function chunkEventBytes(chunk: Chunk, i: number): Uint8Array {
 }
 
 export function chunkEventId(chunk: Chunk, i: number): string {
-  return chunk.ids === null ? `${chunk.idIndex}.${chunk.idPosition + i}` : chunk.ids[i]!;
+  return chunk.ids === null ? `${chunk.index}.${chunk.position + i}` : chunk.ids[i]!;
 }
 
 export function heldEvent(chunk: Chunk, i: number): HeldEvent {
@@ -62,14 +60,14 @@ export function heldEvent(chunk: Chunk, i: number): HeldEvent {
 }
 
 /** A chunk of `events` copied into one new buffer (they may be views into buffers that must not stay alive). */
-export function newChunk(events: readonly Uint8Array[], at: { firstSeq: number; acceptedAtMs: number; idIndex: number; idPosition: number; ids?: readonly string[]; index: number; position: number }): Chunk {
+export function newChunk(events: readonly Uint8Array[], at: { firstSeq: number; acceptedAtMs: number; index: number; position: number; ids?: readonly string[] }): Chunk {
   assert(events.length > 0, "a chunk holds at least one event");
   assert(at.ids === undefined || at.ids.length === events.length, "one id per event");
   const starts = new Uint32Array(events.length + 1);
   for (let i = 0; i < events.length; i++) starts[i + 1] = starts[i]! + events[i]!.length;
   const buffer = new Uint8Array(starts[events.length]!);
   for (let i = 0; i < events.length; i++) buffer.set(events[i]!, starts[i]);
-  return { firstSeq: at.firstSeq, acceptedAtMs: at.acceptedAtMs, buffer, starts, idIndex: at.idIndex, idPosition: at.idPosition, ids: at.ids ?? null, index: at.index, position: at.position };
+  return { firstSeq: at.firstSeq, acceptedAtMs: at.acceptedAtMs, buffer, starts, index: at.index, position: at.position, ids: at.ids ?? null };
 }
 
 /** As held: the event in its binary form, like an outbox entry. */
@@ -95,10 +93,8 @@ export interface PackageOutbox {
   nextSeq: number;
   /** Delivered through this sequence number. */
   cursor: number;
-  /** Undelivered events, in seq order without a gap; the first chunk may start at or before the cursor (its delivered events stay until the whole chunk is delivered). */
+  /** The events after the cursor (nextSeq - 1 - cursor of them), in seq order without a gap; the first chunk may start at or before the cursor (its delivered events stay until the whole chunk is delivered). */
   chunks: Chunk[];
-  /** Events after the cursor: the backlog. */
-  held: number;
   /** Chunks accepted since the last flush (rows or runs to insert). */
   unwritten: Chunk[];
   /** Persisted runs, in seq order (and so in log order); delivered ones leave at the next flush. */
@@ -119,7 +115,7 @@ export interface PackageOutbox {
 }
 
 export function emptyBox(nextSeq: number, cursor: number, deadLettersDropped: number): PackageOutbox {
-  return { nextSeq, cursor, chunks: [], held: 0, unwritten: [], runs: [], bytes: 0, dirty: false, deadLetters: [], deadLetterBytes: 0, deadLettersDropped, deadUnwritten: new Map(), deadRemoved: [] };
+  return { nextSeq, cursor, chunks: [], unwritten: [], runs: [], bytes: 0, dirty: false, deadLetters: [], deadLetterBytes: 0, deadLettersDropped, deadUnwritten: new Map(), deadRemoved: [] };
 }
 
 export const insertEntries: MultiRowShape = { head: "INSERT INTO outbox_events (package, seq, document) VALUES", columns: 3, tail: "" };

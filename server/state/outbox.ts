@@ -61,6 +61,11 @@ import {
   type StoredDeadLetter,
 } from "./outbox-rows.ts";
 
+/** Undelivered events: every seq after the cursor is held (in the package's chunks). */
+function backlogOf(box: PackageOutbox): number {
+  return box.nextSeq - 1 - box.cursor;
+}
+
 /** Events a batch stores, gathered segment by segment, then kept as chunks (outbox-rows.ts). */
 interface Staged {
   readonly events: Uint8Array[];
@@ -152,7 +157,7 @@ export class Outbox {
     const { events, positions } = staged;
     for (let from = 0, to = 1; from < events.length; from = to++) {
       while (to < events.length && positions[to] === positions[to - 1]! + 1) to++;
-      const chunk = newChunk(events.slice(from, to), { firstSeq: firstSeq + from, acceptedAtMs: batch.atMs, idIndex: index, idPosition: positions[from]!, index, position: positions[from]! });
+      const chunk = newChunk(events.slice(from, to), { firstSeq: firstSeq + from, acceptedAtMs: batch.atMs, index, position: positions[from]! });
       box.chunks.push(chunk);
       box.unwritten.push(chunk);
     }
@@ -191,7 +196,6 @@ export class Outbox {
       }
       const id = `${at.index}.${at.position + i}`;
       box.nextSeq++;
-      box.held++;
       box.bytes += events[i]!.length;
       at.staged.events.push(events[i]!);
       at.staged.positions.push(at.position + i);
@@ -219,19 +223,20 @@ export class Outbox {
   private deliver(box: PackageOutbox, through: number): void {
     assert(through > box.cursor && through < box.nextSeq, "the cursor moves forward over held events");
     let drop = 0;
+    let delivered = 0;
     for (const chunk of box.chunks) {
       const from = Math.max(0, box.cursor + 1 - chunk.firstSeq);
       const to = Math.min(chunkEvents(chunk), through + 1 - chunk.firstSeq);
       if (to <= 0) break;
       box.bytes -= chunkBytes(chunk, from, to);
-      box.held -= to - from;
+      delivered += to - from;
       if (to < chunkEvents(chunk)) break;
       drop++;
     }
+    assert(delivered === through - box.cursor, "the chunks hold every event after the cursor");
+    assert(box.bytes >= 0, "a package's stored bytes never go negative");
     box.chunks.splice(0, drop);
     box.cursor = through;
-    assert(box.bytes >= 0 && box.held >= 0, "a package's held events and bytes never go negative");
-    assert(box.held === box.nextSeq - 1 - box.cursor, "the held events are those after the cursor");
   }
 
   /** The first held event, or undefined. */
@@ -242,8 +247,9 @@ export class Outbox {
 
   /** Why `more` does not fit the package's budget, or null. */
   private overBudget(name: string, box: PackageOutbox, more: { readonly events: number; readonly bytes: number; readonly budgetBytes: number }): string | null {
-    if (box.held + more.events <= this.eventsPerPackageMax && box.bytes + more.bytes <= more.budgetBytes) return null;
-    return `outbox full: package ${name} holds ${box.held} undelivered events, ${box.bytes} bytes (budget ${this.eventsPerPackageMax} events, ${more.budgetBytes} bytes)`;
+    const held = backlogOf(box);
+    if (held + more.events <= this.eventsPerPackageMax && box.bytes + more.bytes <= more.budgetBytes) return null;
+    return `outbox full: package ${name} holds ${held} undelivered events, ${box.bytes} bytes (budget ${this.eventsPerPackageMax} events, ${more.budgetBytes} bytes)`;
   }
 
   /**
@@ -317,14 +323,13 @@ export class Outbox {
     // Index 0: the requeue entry carries seqs, not the events, so they are stored as rows.
     const chunk = newChunk(
       chosen.map((letter) => letter.bytes),
-      { firstSeq: box.nextSeq, acceptedAtMs: op.atMs, idIndex: index, idPosition: 0, index: 0, position: 0 },
+      { firstSeq: box.nextSeq, acceptedAtMs: op.atMs, index: 0, position: 0, ids: chosen.map((_, position) => `${index}.${position}`) },
     );
     const requeued = chosen.map((letter, position) => {
       this.forgetDeadLetter(box, letter.seq);
       return { from: letter.seq, seq: chunk.firstSeq + position, id: chunkEventId(chunk, position) };
     });
     box.nextSeq += chosen.length;
-    box.held += chosen.length;
     box.bytes += chunk.buffer.length;
     box.chunks.push(chunk);
     box.unwritten.push(chunk);
@@ -379,7 +384,7 @@ export class Outbox {
   }
 
   status(): Array<{ package: string; backlog: number; backlogBytes: number; cursor: number; oldestAcceptedAtMs: number | null }> {
-    return [...this.packages].map(([name, box]) => ({ package: name, backlog: box.held, backlogBytes: box.bytes, cursor: box.cursor, oldestAcceptedAtMs: box.chunks[0]?.acceptedAtMs ?? null }));
+    return [...this.packages].map(([name, box]) => ({ package: name, backlog: backlogOf(box), backlogBytes: box.bytes, cursor: box.cursor, oldestAcceptedAtMs: box.chunks[0]?.acceptedAtMs ?? null }));
   }
 
   /** Per package: dead letters held, dropped past the bound, and the latest one's reason. */
@@ -530,21 +535,22 @@ export class Outbox {
       const follows = (i: number) => events[i]!.name === first.name && events[i]!.event.seq === first.event.seq + (i - from) && events[i]!.event.acceptedAtMs === first.event.acceptedAtMs;
       while (to < events.length && follows(to)) to++;
       const group = events.slice(from, to).map((e) => e.event);
-      add(first.name, newChunk(group.map((e) => e.bytes), { firstSeq: first.event.seq, acceptedAtMs: first.event.acceptedAtMs, idIndex: 0, idPosition: 0, ids: group.map((e) => e.id), index: 0, position: 0 }));
+      add(first.name, newChunk(group.map((e) => e.bytes), { firstSeq: first.event.seq, acceptedAtMs: first.event.acceptedAtMs, index: 0, position: 0, ids: group.map((e) => e.id) }));
     }
     for (const run of rows.runs ?? []) {
       const data = entryData(run.index);
       assert(data !== undefined, () => `outbox run ${run.name}/${run.firstSeq} points at log entry ${run.index}, which is not stored`);
       const { atMs, events: views } = acceptedEvents(data);
       assert(run.count >= 1 && run.position >= 0 && run.position + run.count <= views.length, () => `outbox run ${run.name}/${run.firstSeq} lies outside entry ${run.index}`);
-      add(run.name, newChunk(views.slice(run.position, run.position + run.count), { firstSeq: run.firstSeq, acceptedAtMs: atMs, idIndex: run.index, idPosition: run.position, index: run.index, position: run.position }));
+      add(run.name, newChunk(views.slice(run.position, run.position + run.count), { firstSeq: run.firstSeq, acceptedAtMs: atMs, index: run.index, position: run.position }));
       const box = this.box(run.name);
       if (run.firstSeq + run.count - 1 > box.cursor) box.runs.push({ firstSeq: run.firstSeq, count: run.count, index: run.index, position: run.position });
     }
-    for (const [name, chunks] of loaded) {
-      const box = this.box(name);
+    for (const [name, box] of this.packages) {
+      const chunks = loaded.get(name) ?? [];
       box.runs.sort((a, b) => a.firstSeq - b.firstSeq);
       // A run may end in delivered events, and a first chunk may start in them.
+      let held = 0;
       for (const chunk of chunks.sort((a, b) => a.firstSeq - b.firstSeq)) {
         const count = chunkEvents(chunk);
         if (chunk.firstSeq + count - 1 <= box.cursor) continue;
@@ -552,10 +558,10 @@ export class Outbox {
         assert(chunk.firstSeq === expected || (box.chunks.length === 0 && chunk.firstSeq < expected), () => `outbox ${name}: events from ${chunk.firstSeq} where ${expected} comes next (each event is stored once, as a row or in a run, without gaps)`);
         const from = Math.max(0, box.cursor + 1 - chunk.firstSeq);
         box.chunks.push(chunk);
-        box.held += count - from;
+        held += count - from;
         box.bytes += chunkBytes(chunk, from, count);
       }
-      assert(box.held === box.nextSeq - 1 - box.cursor, () => `outbox ${name} holds ${box.held} events after cursor ${box.cursor}, not all up to ${box.nextSeq - 1}`);
+      assert(held === backlogOf(box), () => `outbox ${name} holds ${held} events after cursor ${box.cursor}, not all up to ${box.nextSeq - 1}`);
     }
     this.loadDeadLetters(rows.deadLetters ?? []);
   }

@@ -11,16 +11,15 @@
  */
 import { assert } from "../../assert.ts";
 import { eventCodecLimits } from "../../constants.ts";
-import { customAttributeCode, decodeOprEvent, duplicateCountCode, endCode, relatedCiHintCode, textFieldCodes } from "./event-codec.ts";
-import type { OprEvent, OprTextField } from "./event-record.ts";
+import { customAttributeCode, decodeOprEvent, duplicateCountCode, endCode, relatedCiHintCode, textFieldCode, textFieldCodes } from "./event-codec.ts";
+import type { OprEvent } from "./event-record.ts";
 import { omiLeadingFields, omiNamespace, omiTrailingFields, writeOmiEvent } from "./omi-xml.ts";
 
-const codeOf = new Map<OprTextField, number>(textFieldCodes);
 const textCodesMax = Math.max(...textFieldCodes.map(([, code]) => code));
 const isTextCode = Array.from({ length: textCodesMax + 1 }, (_, code) => textFieldCodes.some(([, c]) => c === code));
 /** `<title>` always, then the other leading fields when set (writeOmiEvent's order). */
-const leading = omiLeadingFields.map((field) => ({ code: codeOf.get(field)!, open: `<${field}>`, close: `</${field}>` }));
-const trailing = omiTrailingFields.map((field) => ({ code: codeOf.get(field)!, open: `<${field}>`, close: `</${field}>` }));
+const leading = omiLeadingFields.map((field) => ({ code: textFieldCode[field], open: `<${field}>`, close: `</${field}>` }));
+const trailing = omiTrailingFields.map((field) => ({ code: textFieldCode[field], open: `<${field}>`, close: `</${field}>` }));
 const replacementCharacter = [0xef, 0xbf, 0xbd];
 const utf8 = new TextEncoder();
 

@@ -38,11 +38,6 @@ async function statusOf(url: string): Promise<{ packages?: Array<{ name: string;
   return ((await response?.json().catch(() => null)) ?? null) as never;
 }
 
-async function holderOf(group: Cluster, pkg: string): Promise<string | null> {
-  for (const node of group.running()) if ((await statusOf(node.url))?.packages?.some((p) => p.name === pkg && p.activeHere)) return node.id;
-  return null;
-}
-
 async function outboxOf(url: string): Promise<OutboxStatus | undefined> {
   return (await statusOf(url))?.config?.outbox.find((o) => o.package === "dl-ha");
 }
@@ -82,8 +77,7 @@ test("a webhook receiver refusing 3 poison events of 300 with 400: the rest arri
   };
   expect((await fetch(`${leader.url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model) })).status).toBe(200);
   expect((await fetch(`${leader.url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "tpl" }) })).status).toBe(201);
-  let holder: string | null = null;
-  await until("a holder for dl-ha", async () => (holder = await holderOf(group, "dl-ha")) !== null);
+  const holder = await group.waitForHolder("dl-ha");
 
   // In order, each request to another node.
   for (let r = 0; r < total / perRequest; r++) {
@@ -129,4 +123,4 @@ test("a webhook receiver refusing 3 poison events of 300 with 400: the rest arri
   const oldIds = new Set(listed.deadLetters.map((d) => d.id));
   expect(requeued.requeued.some((r) => oldIds.has(r.id))).toBe(false);
   for (const node of group.running()) await until(`no dead letters left on ${node.id}`, async () => (await outboxOf(node.url))?.deadLetters === 0);
-}, 30_000);
+}, 90_000);

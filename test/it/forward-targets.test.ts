@@ -36,11 +36,6 @@ async function statusOf(url: string): Promise<{ packages?: Array<{ name: string;
   return ((await response?.json().catch(() => null)) ?? null) as never;
 }
 
-async function holderOf(group: Cluster, pkg: string): Promise<string | null> {
-  for (const node of group.running()) if ((await statusOf(node.url))?.packages?.some((p) => p.name === pkg && p.activeHere)) return node.id;
-  return null;
-}
-
 async function deploy(group: Cluster, pkg: string, forward: unknown): Promise<void> {
   const leader = await group.waitForLeader();
   const model = {
@@ -54,7 +49,7 @@ async function deploy(group: Cluster, pkg: string, forward: unknown): Promise<vo
   const put = await fetch(`${leader.url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model) });
   expect(put.status).toBe(200);
   expect((await fetch(`${leader.url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "tpl" }) })).status).toBe(201);
-  for (let i = 0; i < 100 && (await holderOf(group, pkg)) === null; i++) await Bun.sleep(50);
+  await group.waitForHolder(pkg);
 }
 
 /**
@@ -168,7 +163,7 @@ test("WebSocket consumer: 2,000 events, the holder killed -9 midway; the consume
   const killHolder = async (): Promise<void> => {
     // Midway: the consumer has the first half; the second half goes through the failover.
     for (let i = 0; i < 500 && consumer.received.length < total / 2; i++) await Bun.sleep(20);
-    const holder = await holderOf(group, "ws-ha");
+    const holder = await group.holderOf("ws-ha");
     const status = holder === null ? null : await statusOf(group.node(holder).url);
     // Status names the target and shows the consumer.
     expect(status?.runners?.find((r) => r.package === "ws-ha")?.forwarding?.target).toMatchObject({ type: "websocket", consumerConnected: true });
@@ -198,7 +193,7 @@ test("WebSocket consumer: 2,000 events, the holder killed -9 midway; the consume
   // Every connection, the one after the failover included, went on right after the consumer's last ack.
   expect(consumer.resumes.length).toBeGreaterThanOrEqual(2);
   for (const { after, first } of consumer.resumes) expect(first).toBe(after + 1);
-}, 40_000);
+}, 90_000);
 
 test("webhook target: 2,000 events, the receiver failing its first POSTs: all arrive, in order, with the configured headers and the Authorization from the environment", async () => {
   const seen: Array<{ ids: string[]; seqs: number[]; authorization: string | null; source: string | null }> = [];
@@ -228,7 +223,7 @@ test("webhook target: 2,000 events, the receiver failing its first POSTs: all ar
   expect(seen.every((s) => s.authorization === "Bearer it-secret" && s.source === "opsconn-it")).toBe(true);
   const seqs = seen.flatMap((s) => s.seqs);
   expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-  const holder = await holderOf(group, "hook-ha");
+  const holder = await group.holderOf("hook-ha");
   const status = holder === null ? null : await statusOf(group.node(holder).url);
   expect(status?.runners?.find((r) => r.package === "hook-ha")?.forwarding?.target).toEqual<unknown>({ type: "webhook", url: `http://127.0.0.1:${receiver.port}/events` });
-}, 40_000);
+}, 90_000);

@@ -129,17 +129,58 @@ export class Cluster {
   }
 
   /**
-   * Waits until every running node has applied at least what the leader had committed when the
+   * Waits until every running node has applied at least what the group had acknowledged when the
    * wait began: a restarted node has caught up, so the next trial starts from a healthy group.
    */
   async waitForCaughtUp(timeoutMs = 10_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
-    const leader = await this.waitForLeader(timeoutMs);
-    const target = (await this.status(leader.id))?.raft.commit ?? 0;
+    const target = await this.acknowledgedIndex(timeoutMs);
     for (;;) {
       const statuses = await Promise.all(this.running().map((n) => this.status(n.id)));
       if (statuses.every((s) => s !== null && s.raft.applied >= target)) return;
       if (performance.now() > deadline) throw new Error(`nodes did not apply index ${target} within ${timeoutMs} ms: ${JSON.stringify(statuses.map((s) => s?.raft ?? null))}\n${await this.diagnostics()}`);
+      await Bun.sleep(pollIntervalMs);
+    }
+  }
+
+  /**
+   * The leader's commit index once it covers everything acknowledged so far. A new leader's commit
+   * can trail its predecessor's until it commits in its own term, so a linearizable read (its read
+   * barrier waits for that) comes first; it is retried across an election.
+   */
+  private async acknowledgedIndex(timeoutMs: number): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const leader = await this.waitForLeader(Math.max(1, deadline - performance.now()));
+      const read = await fetch(`${leader.url}/api/v1/kv/caught-up-probe`, { signal: AbortSignal.timeout(statusRequestTimeoutMs) }).catch(() => null);
+      const commit = (await this.status(leader.id))?.raft.commit;
+      if ((read?.status === 200 || read?.status === 404) && commit !== undefined) return commit;
+      if (performance.now() > deadline) throw new Error(`no linearizable read on the leader within ${timeoutMs} ms (last: ${read?.status ?? "no answer"})\n${await this.diagnostics()}`);
+      await Bun.sleep(pollIntervalMs);
+    }
+  }
+
+  /** The running node that says it runs `pkg` (activeHere), or null. */
+  async holderOf(pkg: string): Promise<string | null> {
+    for (const node of this.running()) {
+      const response = await fetch(`${node.url}/api/v1/status`, { signal: AbortSignal.timeout(statusRequestTimeoutMs) }).catch(() => null);
+      const body = (await response?.json().catch(() => null)) as { packages?: Array<{ name: string; activeHere: boolean }> } | null | undefined;
+      if (body?.packages?.some((p) => p.name === pkg && p.activeHere)) return node.id;
+    }
+    return null;
+  }
+
+  /**
+   * After a deployment: waits until every running node has applied it and one node runs `pkg`, so
+   * a test's first request to any node finds the listener. Fails with diagnostics past the bound.
+   */
+  async waitForHolder(pkg: string, timeoutMs = 10_000): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    await this.waitForCaughtUp(timeoutMs);
+    for (;;) {
+      const holder = await this.holderOf(pkg);
+      if (holder !== null) return holder;
+      if (performance.now() > deadline) throw new Error(`no node runs ${pkg} within ${timeoutMs} ms\n${await this.diagnostics()}`);
       await Bun.sleep(pollIntervalMs);
     }
   }

@@ -8,104 +8,36 @@
  *   the new holder starts, shown by the timestamps of their polls.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import type { Server } from "bun";
 import { startCluster, type Cluster } from "../support/cluster.ts";
 import { cleanupAll } from "../support/node-process.ts";
+import { firstPollElsewhere, packagesOn, pullPackagesModel, settledHolders as settledHoldersOf, startPollSource, until, type PollSource } from "../support/pull-packages.ts";
 
-interface Poll {
-  readonly node: string;
-  readonly pkg: string;
-  readonly epoch: number;
-  readonly atMs: number;
-}
-
-let source: Server<unknown>;
-const polls: Poll[] = [];
+let source: PollSource;
 let cluster: Cluster | null = null;
 
 beforeAll(() => {
-  source = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(request) {
-      polls.push({
-        node: request.headers.get("x-opsconn-node") ?? "?",
-        pkg: request.headers.get("x-opsconn-package") ?? "?",
-        epoch: Number(request.headers.get("x-opsconn-epoch")),
-        atMs: Date.now(),
-      });
-      return Response.json({ events: [] });
-    },
-  });
+  source = startPollSource();
 });
 afterEach(async () => {
   await cluster?.stopAll();
   cluster = null;
 });
 afterAll(() => {
-  source.stop(true);
+  source.stop();
   cleanupAll();
 });
 
 const packageNames = ["p1", "p2", "p3"];
-
-function model(nodes: ReadonlyArray<{ id: string; port: number }>) {
-  return {
-    apiVersion: "opsconn/v1",
-    connectedServer: { name: "opsconn-ha", nodes: nodes.map((n) => ({ id: n.id, fqdn: `127.0.0.1:${n.port}` })) },
-    policies: packageNames.map((p) => ({ name: `${p}-pull`, type: "event-pull", url: `http://127.0.0.1:${source.port}/${p}`, intervalSec: 1, timeoutSec: 1, inputFormat: "json" })),
-    packages: packageNames.map((p) => ({ name: p, policies: [`${p}-pull`], components: ["events"] })),
-    aspects: [{ name: "opsconn-ha", ciType: "Running Software", packages: packageNames }],
-    templates: [{ name: "opsconn-system", ciType: "Operations Connector System", aspects: ["opsconn-ha"] }],
-  };
-}
+const settledHolders = (group: Cluster, timeoutMs: number) => settledHoldersOf(group, packageNames, timeoutMs);
 
 async function deploy(group: Cluster): Promise<void> {
   const leader = await group.waitForLeader();
   const url = group.running().find((n) => n.id !== leader.id)!.url; // through a follower: it forwards
-  const put = await fetch(`${url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model(group.running())) });
+  const put = await fetch(`${url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(pullPackagesModel(group.running(), source, packageNames)) });
   expect(put.status).toBe(200);
   const deployed = await fetch(`${url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "opsconn-system" }) });
   expect(deployed.status).toBe(201);
   expect(((await deployed.json()) as { version: number }).version).toBe(1);
-}
-
-interface PackageView {
-  readonly name: string;
-  readonly node: string | null;
-  readonly epoch: number;
-  readonly activeHere: boolean;
-}
-
-async function packagesOn(url: string): Promise<PackageView[]> {
-  const response = await fetch(`${url}/api/v1/status`, { signal: AbortSignal.timeout(1000) }).catch(() => null);
-  return response?.ok ? (((await response.json()) as { packages?: PackageView[] }).packages ?? []) : [];
-}
-
-/** Polls `check` every 50 ms until it returns a value or `timeoutMs` passes. */
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | null>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
-
-/** The holder of every package once each is active on exactly that node, as every node agrees. */
-async function settledHolders(group: Cluster, timeoutMs: number): Promise<Map<string, { node: string; epoch: number }>> {
-  return until("every package active on exactly one node", timeoutMs, async () => {
-    const views = await Promise.all(group.running().map(async (n) => ({ id: n.id, packages: await packagesOn(n.url) })));
-    const holders = new Map<string, { node: string; epoch: number }>();
-    for (const name of packageNames) {
-      const active = views.filter((v) => v.packages.some((p) => p.name === name && p.activeHere));
-      const agreed = views.map((v) => v.packages.find((p) => p.name === name));
-      if (active.length !== 1 || agreed.some((p) => p?.node !== active[0]!.id || p.epoch !== agreed[0]!.epoch)) return null;
-      holders.set(name, { node: active[0]!.id, epoch: agreed[0]!.epoch });
-    }
-    return holders;
-  });
 }
 
 test("each package runs on exactly one node, balanced; kill -9 of a holder moves its package to a survivor within the bound", async () => {
@@ -118,7 +50,7 @@ test("each package runs on exactly one node, balanced; kill -9 of a holder moves
   // Polls run every second: a 2.5 s window sees the holder at least twice, even with one poll late.
   await Bun.sleep(3000);
   for (const name of packageNames) {
-    const pollers = new Set(polls.filter((p) => p.pkg === name && p.atMs > Date.now() - 2500).map((p) => p.node));
+    const pollers = new Set(source.polls.filter((p) => p.pkg === name && p.atMs > Date.now() - 2500).map((p) => p.node));
     expect([...pollers]).toEqual([holders.get(name)!.node]);
   }
 
@@ -133,7 +65,7 @@ test("each package runs on exactly one node, balanced; kill -9 of a holder moves
   const [name, victim] = [...holders].find(([, h]) => h.node !== leader.id)!;
   const killedAtMs = Date.now();
   await group.kill(victim.node, "SIGKILL");
-  const moved = await until(`${name} running on a survivor`, 10_000, async () => polls.find((p) => p.pkg === name && p.atMs >= killedAtMs && p.node !== victim.node) ?? null);
+  const moved = await until(`${name} running on a survivor`, 10_000, async () => firstPollElsewhere(source, name, victim.node, killedAtMs));
   const takeoverMs = moved.atMs - killedAtMs;
   console.log(`${name} taken over by ${moved.node} at epoch ${moved.epoch}, ${takeoverMs} ms after kill -9 of ${victim.node}`);
   expect(moved.epoch).toBeGreaterThan(victim.epoch);
@@ -155,7 +87,7 @@ test("kill -9 of the leader that holds a package: the next leader moves it witho
   const [name, victim] = [...holders].find(([, h]) => h.node === leader.id)!;
   const killedAtMs = Date.now();
   await group.kill(victim.node, "SIGKILL");
-  const moved = await until(`${name} running on a survivor`, 10_000, async () => polls.find((p) => p.pkg === name && p.atMs >= killedAtMs && p.node !== victim.node) ?? null);
+  const moved = await until(`${name} running on a survivor`, 10_000, async () => firstPollElsewhere(source, name, victim.node, killedAtMs));
   const takeoverMs = moved.atMs - killedAtMs;
   console.log(`${name} (held by the leader ${victim.node}) taken over by ${moved.node} ${takeoverMs} ms after kill -9`);
   // An election (300-600 ms) runs while the dead leader's lease (500 + 100 ms) lapses; the survivors
@@ -192,14 +124,14 @@ test("a holder cut off from its peers stops acting before the new holder starts"
   const cutAtMs = Date.now();
   const cut = await fetch(`${isolated.url}/api/v1/test/partition`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ peers: others }) });
   expect(cut.status).toBe(200);
-  const firstNew = await until(`${name} polled by a node other than ${holder.node}`, 10_000, async () => polls.find((p) => p.pkg === name && p.atMs >= cutAtMs && p.node !== holder.node) ?? null);
+  const firstNew = await until(`${name} polled by a node other than ${holder.node}`, 10_000, async () => firstPollElsewhere(source, name, holder.node, cutAtMs));
   // Let the old holder run on for a while: it must stay silent however long the partition lasts.
   await Bun.sleep(2500);
-  const oldAfterCut = polls.filter((p) => p.pkg === name && p.node === holder.node && p.atMs >= cutAtMs);
+  const oldAfterCut = source.polls.filter((p) => p.pkg === name && p.node === holder.node && p.atMs >= cutAtMs);
   const lastOld = oldAfterCut.at(-1)?.atMs ?? cutAtMs;
   console.log(`${name}: ${holder.node} polled ${oldAfterCut.length}x after the cut, last at +${lastOld - cutAtMs} ms; ${firstNew.node} took over at +${firstNew.atMs - cutAtMs} ms (epoch ${holder.epoch} -> ${firstNew.epoch})`);
   expect(lastOld).toBeLessThan(firstNew.atMs);
-  expect(polls.some((p) => p.pkg === name && p.node === holder.node && p.atMs > firstNew.atMs)).toBe(false);
+  expect(source.polls.some((p) => p.pkg === name && p.node === holder.node && p.atMs > firstNew.atMs)).toBe(false);
   expect(firstNew.epoch).toBeGreaterThan(holder.epoch);
   // The runners' own records: the old holder stopped acting (lease lapsed) before the new one began.
   const stoppedOld = runnerEvents(group, holder.node, name, "package stopped here").filter((t) => t >= cutAtMs);

@@ -6,12 +6,12 @@ import { afterAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunPath, cleanupAll, runCli, startNode, tempDir } from "../support/node-process.ts";
+import { startPollSource, until } from "../support/pull-packages.ts";
 
 afterAll(cleanupAll);
 
 test("a local pull policy polls from its node alone, with no deployment, and is reported as local", async () => {
-  const seen: string[] = [];
-  const source = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (r) => (seen.push(`${r.headers.get("x-opsconn-node")}/${r.headers.get("x-opsconn-package")}`), Response.json([])) });
+  const source = startPollSource();
   const dir = tempDir();
   const config = join(dir, "node.yaml");
   writeFileSync(
@@ -20,15 +20,15 @@ test("a local pull policy polls from its node alone, with no deployment, and is 
   );
   const node = await startNode([bunPath, "server/main.ts"], ["-c", config]);
   try {
-    for (let i = 0; i < 60 && seen.length < 2; i++) await Bun.sleep(50);
-    expect(seen.length).toBeGreaterThanOrEqual(1);
-    expect(new Set(seen)).toEqual(new Set(["solo/local"]));
+    // The first poll comes as the policy starts, the second a second later.
+    await until("two polls", 10_000, async () => (source.polls.length >= 2 ? true : null));
+    expect(new Set(source.polls.map((p) => `${p.node}/${p.pkg}`))).toEqual(new Set(["solo/local"]));
     const status = (await (await fetch(`${node.url}/api/v1/status`)).json()) as { localPolicies: Array<{ name: string; scope: string }>; packages: unknown[] };
     expect(status.localPolicies.map((p) => [p.name, p.scope])).toEqual([["lab-pull", "local"]]);
     expect(status.packages).toEqual([]);
   } finally {
     node.proc.kill("SIGKILL");
-    source.stop(true);
+    source.stop();
   }
 
   // A bad local policy is a configuration error at start, naming the problem.

@@ -8,7 +8,7 @@ import { AcceptQueue, type AcceptOutcome } from "../../../server/connector/event
 import { encodeOprEvent } from "../../../server/connector/events/event-codec.ts";
 import { emptyOprEvent } from "../../../server/connector/events/event-record.ts";
 import { encodeCommand } from "../../../server/state/command-codec.ts";
-import { NotLeaderError } from "../../../server/node/driver-errors.ts";
+import { NotLeaderError, ProposalDroppedError } from "../../../server/node/driver-errors.ts";
 import { cleanupAll } from "../../support/node-process.ts";
 
 afterAll(cleanupAll);
@@ -44,7 +44,7 @@ test("requests of one turn on a follower share one entry; each gets its own ids,
   const { leader, follower } = await deployed();
   const queue = new AcceptQueue({ group: () => follower.group, state: follower.state, nowMs: () => 1_000 });
   const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => queue.submit("pkg", segment([`r${i}-a`, `r${i}-b`]))));
-  expect(queue.stats()).toEqual({ requests: 40, entries: 1 });
+  expect(queue.stats()).toEqual({ requests: 40, entries: 1, inFlightEvents: 0, waitingRequests: 0, waitingBytes: 0 });
   const index = Number(idsOf(outcomes[0])[0]!.split(".")[0]);
   expect(outcomes).toEqual(Array.from({ length: 40 }, (_, i) => ({ ok: true, ids: [`${index}.${2 * i}`, `${index}.${2 * i + 1}`], duplicates: 0 })));
   await leader.group!.waitApplied(index);
@@ -56,7 +56,7 @@ test("requests in later turns go in later entries; an Idempotency-Key re-sent ge
   const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => 1_000 });
   const first = await queue.submit("pkg", segment(["a"], "key-1"));
   const again = await queue.submit("pkg", segment(["a"], "key-1"));
-  expect(queue.stats()).toEqual({ requests: 2, entries: 2 });
+  expect(queue.stats()).toEqual({ requests: 2, entries: 2, inFlightEvents: 0, waitingRequests: 0, waitingBytes: 0 });
   expect(again).toEqual({ ok: true, ids: idsOf(first), duplicates: 1 });
 }, 20_000);
 
@@ -68,3 +68,37 @@ test("a package not deployed refuses every request of the entry; no group is 'no
   const stopped = new AcceptQueue({ group: () => null, state: leader.state, nowMs: () => 1_000 });
   expect(stopped.submit("pkg", segment(["a"]))).rejects.toBeInstanceOf(NotLeaderError);
 }, 20_000);
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test("past the in-flight bound, requests of later turns wait and then share one entry; past the waiting bound one is refused (503, retry) and nothing else changes", async () => {
+  const { leader } = await deployed();
+  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => 1_000, limits: { inFlightEventsMax: 4, waitingBytesMax: 200 } });
+  // The leader cut off: its entry cannot commit, so what comes next must wait for room.
+  net!.isolate(leader.id);
+  const first = queue.submit("pkg", segment(["a1", "a2", "a3", "a4", "a5", "a6"])); // over the bound, but alone: it goes
+  await nextTurn();
+  expect(queue.stats()).toMatchObject({ entries: 1, inFlightEvents: 6, waitingRequests: 0 });
+  const second = queue.submit("pkg", segment(["b"]));
+  await nextTurn();
+  const third = queue.submit("pkg", segment(["c"]));
+  await nextTurn();
+  const waiting = queue.stats();
+  expect(waiting).toMatchObject({ entries: 1, inFlightEvents: 6, waitingRequests: 2 });
+  expect(waiting.waitingBytes).toBeGreaterThan(0);
+  // A request that would take the waiting bytes past the bound is refused at once.
+  const refused = queue.submit("pkg", segment(["x".repeat(400)]));
+  await expect(refused).rejects.toBeInstanceOf(ProposalDroppedError);
+  expect(queue.stats()).toEqual({ ...waiting });
+  net!.heal();
+  const [a, b, c] = await Promise.allSettled([first, second, third]);
+  // The cut-off entry may have been lost to a new leader; the two that waited went together after it.
+  expect(a!.status === "rejected" || idsOf(a!.value).length === 6).toBe(true);
+  expect(queue.stats()).toMatchObject({ entries: 2, inFlightEvents: 0, waitingRequests: 0, waitingBytes: 0 });
+  if (b!.status === "fulfilled" && c!.status === "fulfilled") {
+    const [bId, cId] = [idsOf(b.value)[0]!, idsOf(c.value)[0]!];
+    expect([bId.split(".")[0], cId.split(".")[1]]).toEqual([cId.split(".")[0], "1"]);
+  } else {
+    expect([b!.status, c!.status]).toEqual(["rejected", "rejected"]);
+  }
+}, 30_000);

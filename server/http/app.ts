@@ -15,6 +15,7 @@ import type { ReplicatedState } from "../state/replicated-state.ts";
 import type { Transport } from "../transport/transport.ts";
 import { configRoutes } from "./routes/config.ts";
 import { eventRoutes } from "./routes/events.ts";
+import type { AcceptQueue } from "../connector/events/accept-queue.ts";
 import { outboxRoutes } from "./routes/outbox.ts";
 import { testFaultRoutes } from "./routes/test-faults.ts";
 import { authorize, type ApiToken, type AuthSettings } from "./middleware/auth.ts";
@@ -35,6 +36,8 @@ export interface AppDeps {
   readonly auth?: AuthSettings;
   /** Set only with --test-faults: the transport the partition switch acts on. */
   readonly testFaults?: Transport | null;
+  /** Group commit of listener requests; absent: the event routes keep their own. */
+  readonly acceptQueue?: AcceptQueue;
   /** WebSocket consumers of packages' events (`/ws/forward/<package>`); absent: no such route. */
   readonly consumers?: ConsumerRegistry | null;
 }
@@ -51,7 +54,7 @@ export function createApp(deps: AppDeps): Hono {
   app.use("*", authorize(deps.auth ?? deps.tokens ?? []));
   app.route("/", statusRoutes(deps.status));
   app.route("/", configRoutes({ group: deps.group, state: deps.state }));
-  app.route("/", eventRoutes({ group: deps.group, state: deps.state }));
+  app.route("/", eventRoutes({ group: deps.group, state: deps.state, ...(deps.acceptQueue === undefined ? {} : { acceptQueue: deps.acceptQueue }) }));
   app.route("/", outboxRoutes({ group: deps.group, state: deps.state }));
   if (deps.consumers != null) app.route("/", wsForwardRoutes(deps.consumers));
   if (deps.testFaults != null) app.route("/", testFaultRoutes(deps.testFaults));

@@ -28,6 +28,7 @@ import { LocalPolicies } from "../connector/local-policies.ts";
 import { forwardingLimits, outboxLimits, packageTiming } from "../constants.ts";
 import type { OmiTarget } from "../connector/forwarding/omi-sender.ts";
 import { ConsumerRegistry, locateConsumerEndpoint } from "../connector/forwarding/consumer-registry.ts";
+import { AcceptQueue } from "../connector/events/accept-queue.ts";
 import { readFileSync } from "node:fs";
 
 interface Running {
@@ -41,6 +42,7 @@ interface Running {
   readonly kernels: Kernels;
   readonly packages: PackageRuntime;
   readonly local: LocalPolicies;
+  readonly acceptQueue: AcceptQueue;
 }
 
 export class ConnectorNode {
@@ -90,6 +92,7 @@ export class ConnectorNode {
     const peerTls = tls === null ? null : { scheme: "https" as const, ca: tls.ca };
     // Where the /ws/forward route and the package runners meet.
     const consumers = new ConsumerRegistry({ locate: (name) => locateConsumerEndpoint(state, name) });
+    const acceptQueue = new AcceptQueue({ group: () => this.running?.group ?? null, state, nowMs: Date.now });
     const app = createApp({
       log,
       status: { status: () => this.status() },
@@ -99,6 +102,7 @@ export class ConnectorNode {
       auth: config,
       testFaults: config.testFaults ? transport : null,
       consumers,
+      acceptQueue,
     });
     if (config.apiTokens.length === 0 && config.basicAuth.length === 0) log.warn("no apiTokens or basicAuth configured: the API is open to anyone who can reach it");
     registerPeerRoute(app, transport);
@@ -122,7 +126,7 @@ export class ConnectorNode {
     const local = new LocalPolicies(config.localPolicies, { nodeId: config.nodeId, log: log.child({ component: "local-policies" }) });
     local.start();
     this.partial.push(() => local.stop());
-    this.running = { database, server, transport, driver, group, state, advertise, kernels, packages, local };
+    this.running = { database, server, transport, driver, group, state, advertise, kernels, packages, local, acceptQueue };
     log.info("node started", { url: this.url, advertise, dataDir: this.dataDir, dataDirState: claim, raft: how, version });
   }
 
@@ -150,6 +154,8 @@ export class ConnectorNode {
       advertise: running.advertise,
       kernels: running.kernels.status,
       ...describeStatus({ driver: running.driver, transport: running.transport, state: running.state }),
+      // Listener requests this node has in Raft and waiting for room (acceptBatching): a burst shows here.
+      accept: running.acceptQueue.stats(),
       ...describeConfig(running),
     };
   }

@@ -187,6 +187,11 @@ test("with OMi down and the log compacted every 50 entries, undelivered events k
   await group.waitForCaughtUp();
   const status = (await (await fetch(`${group.running()[0]!.url}/api/v1/status`)).json()) as { raft: { snapshotIndex?: number }; config: { outbox: Array<{ backlog: number }> } };
   expect(status.config.outbox[0]!.backlog).toBe(total);
+  // Each node counts the listener requests it took into entries; none is left in flight or waiting.
+  const accepts = await Promise.all(group.running().map(async (n) => ((await (await fetch(`${n.url}/api/v1/status`)).json()) as { accept: { requests: number; entries: number; inFlightEvents: number; waitingRequests: number; waitingBytes: number } }).accept));
+  expect(accepts.reduce((sum, a) => sum + a.requests, 0)).toBeGreaterThanOrEqual(requests);
+  expect(accepts.map((a) => [a.inFlightEvents, a.waitingRequests, a.waitingBytes])).toEqual(accepts.map(() => [0, 0, 0]));
+  for (const a of accepts) expect(a.entries).toBeLessThanOrEqual(a.requests);
   // Every node at once: each boots from its file alone, reading the kept entries back.
   for (const node of group.running()) await group.kill(node.id, "SIGKILL");
   // The file shows the design: compacted past entries that still hold events, none moved into rows.

@@ -20,6 +20,8 @@ import { errorBody } from "../errors.ts";
 export interface EventRoutesDeps {
   readonly group: () => Group | null;
   readonly state: ReplicatedState;
+  /** The node's queue, when it reports the queue in its status; otherwise the routes keep their own. */
+  readonly acceptQueue?: AcceptQueue;
 }
 
 const prefix = "/bsmc/rest/events/";
@@ -27,7 +29,7 @@ const idempotencyKeyCharsMax = 256;
 
 export function eventRoutes(deps: EventRoutesDeps): Hono {
   const routes = new Hono();
-  const queue = new AcceptQueue({ group: deps.group, state: deps.state, nowMs: Date.now });
+  const queue = deps.acceptQueue ?? new AcceptQueue({ group: deps.group, state: deps.state, nowMs: Date.now });
   routes.post(`${prefix}*`, async (c) => {
     const path = c.req.path.slice(prefix.length);
     const found = findEventListener(deps.state, path);

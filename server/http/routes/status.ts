@@ -10,6 +10,8 @@ export interface NodeStatus {
   readonly advertise?: string;
   readonly kernels?: unknown;
   readonly raft?: unknown;
+  /** Listener requests in Raft and waiting for room on this node (accept-queue.ts). */
+  readonly accept?: unknown;
   readonly config?: unknown;
   readonly packages?: unknown;
   readonly runners?: unknown;

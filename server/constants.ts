@@ -413,10 +413,11 @@ export const acceptBatching = {
   eventsPerEntryMax: 5_000,
   bytesPerEntryMax: 512 * 1024,
   /**
-   * Events this node has proposed and not yet seen applied; more wait here, merging into the next
-   * entries. The Raft log is one queue: without this bound a burst of requests fills its
-   * uncommitted tail, and a cursor move or lease renewal (small, proposed directly) commits only
-   * behind all of it. A lone entry may exceed the bound, so an oversized request still goes.
+   * Events this node has proposed and not yet seen applied: it starts an entry only within this
+   * bound, or when it has none in flight (then one entry goes, up to the entry limits above); more
+   * wait here, merging into the next entries. The Raft log is one queue: without this bound a burst
+   * of requests fills its uncommitted tail, and a cursor move or lease renewal (small, proposed
+   * directly) commits only behind all of it.
    * Events bench, burst of 100-event batches from 256 clients, alternating runs: forwarded during the
    * burst 18.9k/s against 9.5k/s unbounded (2,500: 14.3-16.1k/s), accepted 128k against 150k/s;
    * 16 clients (the bound not reached) 113k against 111k.
@@ -424,6 +425,11 @@ export const acceptBatching = {
   inFlightEventsMax: 1_000,
   /** Bytes of requests waiting for room, per node; past it a request is refused with 503 (retry). */
   waitingBytesMax: 64 * 1024 * 1024,
+  /**
+   * How long a request may wait for room before it is refused with 503 (never proposed, so a retry
+   * is safe). Half the group's deadline: waiting and then the proposal stay within 1.5 deadlines.
+   */
+  waitingMsMax: groupLimits.requestDeadlineMs / 2,
 } as const;
 assert(acceptBatching.bytesPerEntryMax <= raftLimits.appendBytesMax / 2, "an accept batch leaves room in an append for its neighbours");
 assert(acceptBatching.waitingBytesMax <= raftLimits.uncommittedBytesMax, "requests waiting on a node hold no more than the leader would take uncommitted");

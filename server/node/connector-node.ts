@@ -92,11 +92,12 @@ export class ConnectorNode {
     const peerTls = tls === null ? null : { scheme: "https" as const, ca: tls.ca };
     // Where the /ws/forward route and the package runners meet.
     const consumers = new ConsumerRegistry({ locate: (name) => locateConsumerEndpoint(state, name) });
-    const acceptQueue = new AcceptQueue({ group: () => this.running?.group ?? null, state, nowMs: Date.now });
+    const currentGroup = (): Group | null => this.running?.group ?? null;
+    const acceptQueue = new AcceptQueue({ group: currentGroup, state, nowMs: Date.now });
     const app = createApp({
       log,
       status: { status: () => this.status() },
-      group: () => this.running?.group ?? null,
+      group: currentGroup,
       state,
       peerHttp: peerTls ?? { scheme: "http", ca: null },
       auth: config,
@@ -114,6 +115,8 @@ export class ConnectorNode {
       ...(tls === null ? {} : { tls: { cert: tls.cert, key: tls.key } }),
     });
     this.partial.push(() => server.stop(true));
+    // Runs before the server stops (steps run in reverse): requests waiting for room get their 503.
+    this.partial.push(() => acceptQueue.stop());
     const advertise = config.advertise ?? `${config.host}:${server.port}`;
     const initialCluster = config.initialCluster ?? { [config.nodeId]: advertise };
     const how = await driver.start(database.client, config.join ? null : Object.keys(initialCluster));

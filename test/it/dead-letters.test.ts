@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { Server } from "bun";
+import { waitForHolder } from "../support/ha-packages.ts";
 import { startCluster, type Cluster } from "../support/cluster.ts";
 import { cleanupAll } from "../support/node-process.ts";
 
@@ -77,7 +78,7 @@ test("a webhook receiver refusing 3 poison events of 300 with 400: the rest arri
   };
   expect((await fetch(`${leader.url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model) })).status).toBe(200);
   expect((await fetch(`${leader.url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "tpl" }) })).status).toBe(201);
-  const holder = await group.waitForHolder("dl-ha");
+  const holder = await waitForHolder(group, "dl-ha");
 
   // In order, each request to another node.
   for (let r = 0; r < total / perRequest; r++) {

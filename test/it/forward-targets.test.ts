@@ -9,6 +9,7 @@
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { Server } from "bun";
+import { holderOf, waitForHolder } from "../support/ha-packages.ts";
 import { startCluster, type Cluster } from "../support/cluster.ts";
 import { bunPath, cleanupAll } from "../support/node-process.ts";
 import { forwardTargetLimits, forwardingLimits } from "../../server/constants.ts";
@@ -49,7 +50,7 @@ async function deploy(group: Cluster, pkg: string, forward: unknown): Promise<vo
   const put = await fetch(`${leader.url}/api/v1/config`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(model) });
   expect(put.status).toBe(200);
   expect((await fetch(`${leader.url}/api/v1/config/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ template: "tpl" }) })).status).toBe(201);
-  await group.waitForHolder(pkg);
+  await waitForHolder(group, pkg);
 }
 
 /**
@@ -163,7 +164,7 @@ test("WebSocket consumer: 2,000 events, the holder killed -9 midway; the consume
   const killHolder = async (): Promise<void> => {
     // Midway: the consumer has the first half; the second half goes through the failover.
     for (let i = 0; i < 500 && consumer.received.length < total / 2; i++) await Bun.sleep(20);
-    const holder = await group.holderOf("ws-ha");
+    const holder = await holderOf(group, "ws-ha");
     const status = holder === null ? null : await statusOf(group.node(holder).url);
     // Status names the target and shows the consumer.
     expect(status?.runners?.find((r) => r.package === "ws-ha")?.forwarding?.target).toMatchObject({ type: "websocket", consumerConnected: true });
@@ -223,7 +224,7 @@ test("webhook target: 2,000 events, the receiver failing its first POSTs: all ar
   expect(seen.every((s) => s.authorization === "Bearer it-secret" && s.source === "opsconn-it")).toBe(true);
   const seqs = seen.flatMap((s) => s.seqs);
   expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-  const holder = await group.holderOf("hook-ha");
+  const holder = await holderOf(group, "hook-ha");
   const status = holder === null ? null : await statusOf(group.node(holder).url);
   expect(status?.runners?.find((r) => r.package === "hook-ha")?.forwarding?.target).toEqual<unknown>({ type: "webhook", url: `http://127.0.0.1:${receiver.port}/events` });
 }, 90_000);

@@ -6,7 +6,7 @@ import { afterAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bunPath, cleanupAll, runCli, startNode, tempDir } from "../support/node-process.ts";
-import { startPollSource, until } from "../support/pull-packages.ts";
+import { startPollSource, until } from "../support/ha-packages.ts";
 
 afterAll(cleanupAll);
 

@@ -10,7 +10,7 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { startCluster, type Cluster } from "../support/cluster.ts";
 import { cleanupAll } from "../support/node-process.ts";
-import { firstPollElsewhere, packagesOn, pullPackagesModel, settledHolders as settledHoldersOf, startPollSource, until, type PollSource } from "../support/pull-packages.ts";
+import { firstPollElsewhere, packagesOn, pullPackagesModel, settledHolders as settledHoldersOf, startPollSource, until, type PollSource } from "../support/ha-packages.ts";
 
 let source: PollSource;
 let cluster: Cluster | null = null;

@@ -160,31 +160,6 @@ export class Cluster {
     }
   }
 
-  /** The running node that says it runs `pkg` (activeHere), or null. */
-  async holderOf(pkg: string): Promise<string | null> {
-    for (const node of this.running()) {
-      const response = await fetch(`${node.url}/api/v1/status`, { signal: AbortSignal.timeout(statusRequestTimeoutMs) }).catch(() => null);
-      const body = (await response?.json().catch(() => null)) as { packages?: Array<{ name: string; activeHere: boolean }> } | null | undefined;
-      if (body?.packages?.some((p) => p.name === pkg && p.activeHere)) return node.id;
-    }
-    return null;
-  }
-
-  /**
-   * After a deployment: waits until every running node has applied it and one node runs `pkg`, so
-   * a test's first request to any node finds the listener. Fails with diagnostics past the bound.
-   */
-  async waitForHolder(pkg: string, timeoutMs = 10_000): Promise<string> {
-    const deadline = performance.now() + timeoutMs;
-    await this.waitForCaughtUp(timeoutMs);
-    for (;;) {
-      const holder = await this.holderOf(pkg);
-      if (holder !== null) return holder;
-      if (performance.now() > deadline) throw new Error(`no node runs ${pkg} within ${timeoutMs} ms\n${await this.diagnostics()}`);
-      await Bun.sleep(pollIntervalMs);
-    }
-  }
-
   /** Sends `signal` and waits (bounded) for the exit, so a restart can reuse the port and files. */
   async kill(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const node = this.node(id);

@@ -9,12 +9,14 @@
  * The same idea as the Raft driver's group commit of fsyncs, one level up: the per-entry costs
  * (forwarding to the leader, the entry's row, its apply on three nodes) are paid once per batch.
  *
- * A node keeps at most acceptBatching.inFlightEventsMax events proposed and not yet applied; the
- * rest wait here and go as the next entries once room frees. The Raft log is one FIFO queue, so
- * this bound is what lets a cursor move or lease renewal commit within a turn or two of the
- * pipeline during an ingest burst instead of behind megabytes of events (forwarding kept pace
- * with nothing otherwise). Waiting requests are bounded in bytes; past it, 503 and retry.
- * Packages take turns: one that got room goes to the back of the line.
+ * A node starts an entry only while its events proposed and not yet applied stay within
+ * acceptBatching.inFlightEventsMax, or when it has none in flight (then one entry goes, up to the
+ * entry limits); the rest wait here and go together once room frees. The Raft log is one FIFO
+ * queue, so this bound is what lets a cursor move or lease renewal commit within a turn or two of
+ * the pipeline during an ingest burst instead of behind megabytes of events. Waiting is bounded in
+ * bytes and in time; past either, 503 and retry (never proposed, so a retry is safe). Packages take
+ * strict turns: one that got room goes to the back of the line, and one that has none holds the
+ * front until room frees, so busy packages cannot keep the bound filled forever.
  */
 import { AssertionError, assert } from "../../assert.ts";
 import { acceptBatching } from "../../constants.ts";
@@ -34,11 +36,19 @@ export type AcceptOutcome =
 interface Waiting {
   readonly segment: AcceptSegment;
   readonly bytes: number;
+  readonly enqueuedAtMs: number;
   readonly resolve: (outcome: AcceptOutcome) => void;
   readonly reject: (error: unknown) => void;
 }
 
+/** One package's waiting requests, oldest first; `head` is the first not yet proposed. */
+interface Line {
+  readonly items: Waiting[];
+  head: number;
+}
+
 export interface AcceptQueueStats {
+  /** Requests this node has taken (each proposed alone or with others, or still waiting). */
   readonly requests: number;
   readonly entries: number;
   /** Events proposed by this node and not yet applied. */
@@ -48,14 +58,16 @@ export interface AcceptQueueStats {
   readonly waitingBytes: number;
 }
 
-export interface AcceptQueueLimits {
-  readonly inFlightEventsMax: number;
-  readonly waitingBytesMax: number;
-}
+export type AcceptQueueLimits = { readonly [K in keyof typeof acceptBatching]: number };
+
+/** A line's head is dropped from its array once it is this long and past half of it. */
+const lineCompactAtItems = 1024;
 
 export class AcceptQueue {
-  private readonly waiting = new Map<string, Waiting[]>();
+  /** In turn order: the package at the front goes first; one that got room goes to the back. */
+  private readonly waiting = new Map<string, Line>();
   private flushScheduled = false;
+  private stopped = false;
   private requests = 0;
   private entries = 0;
   private inFlightEvents = 0;
@@ -66,12 +78,13 @@ export class AcceptQueue {
   /** `group` is null while the node starts or stops: the requests then fail as "no leader" (503, retry). */
   constructor(private readonly deps: { readonly group: () => Group | null; readonly state: ReplicatedState; readonly nowMs: () => number; readonly limits?: AcceptQueueLimits }) {
     this.limits = deps.limits ?? acceptBatching;
-    assert(this.limits.inFlightEventsMax >= 1 && this.limits.waitingBytesMax >= 1, "the accept queue lets something through");
+    assert(this.limits.inFlightEventsMax >= 1 && this.limits.waitingBytesMax >= 1 && this.limits.waitingMsMax >= 1, "the accept queue lets something through");
   }
 
   /** Resolves with this request's own outcome; rejects with the group's error (no leader, ...). */
   submit(packageName: string, segment: AcceptSegment): Promise<AcceptOutcome> {
     assert(segment.events.length > 0 && segment.events.length === segment.eventKeys.length, "a request brings events, one key slot each");
+    if (this.stopped) return Promise.reject(new NotLeaderError(null));
     // An upper bound of the encoded size (a UTF-16 unit is at most 3 UTF-8 bytes).
     let bytes = 16 + (segment.requestKey?.length ?? 0) * 3;
     for (let i = 0; i < segment.events.length; i++) bytes += 16 + segment.events[i]!.length + (segment.eventKeys[i]?.length ?? 0) * 3;
@@ -79,9 +92,9 @@ export class AcceptQueue {
       return Promise.reject(new ProposalDroppedError(`${this.waitingBytes} bytes of requests already wait for the group on this node (waitingBytesMax ${this.limits.waitingBytesMax}); retry`));
     }
     return new Promise((resolve, reject) => {
-      let queue = this.waiting.get(packageName);
-      if (queue === undefined) this.waiting.set(packageName, (queue = []));
-      queue.push({ segment, bytes, resolve, reject });
+      let line = this.waiting.get(packageName);
+      if (line === undefined) this.waiting.set(packageName, (line = { items: [], head: 0 }));
+      line.items.push({ segment, bytes, enqueuedAtMs: this.deps.nowMs(), resolve, reject });
       this.requests++;
       this.waitingRequests++;
       this.waitingBytes += bytes;
@@ -93,32 +106,92 @@ export class AcceptQueue {
     return { requests: this.requests, entries: this.entries, inFlightEvents: this.inFlightEvents, waitingRequests: this.waitingRequests, waitingBytes: this.waitingBytes };
   }
 
+  /** Refuses what waits (never proposed: 503, retry) and whatever comes; entries in flight settle with the group. */
+  stop(): void {
+    this.stopped = true;
+    for (const line of this.waiting.values()) this.reject(line, line.items.length, new NotLeaderError(null));
+    this.waiting.clear();
+    assert(this.waitingRequests === 0 && this.waitingBytes === 0, "nothing waits after stop");
+  }
+
   /** On the next turn, so requests arriving meanwhile join the entry. */
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
+    if (this.flushScheduled || this.stopped) return;
     this.flushScheduled = true;
     setImmediate(() => this.flush());
   }
 
-  /** Proposes what fits the in-flight bound, package by package; the rest waits for room. */
+  /**
+   * Proposes what fits the in-flight bound, package by package in turn order. A package with no
+   * room stops the round (strict turns: packages behind it must not keep the bound filled forever).
+   */
   private flush(): void {
     this.flushScheduled = false;
-    for (const [packageName, queue] of [...this.waiting]) {
-      let taken = 0;
-      for (const batch of slices(queue)) {
+    if (this.stopped) return;
+    const nowMs = this.deps.nowMs();
+    for (const [packageName, line] of [...this.waiting]) {
+      this.expire(line, nowMs);
+      let proposed = false;
+      while (line.head < line.items.length) {
+        const end = this.batchEnd(line);
+        const batch = line.items.slice(line.head, end);
         const events = eventsOf(batch);
         if (this.inFlightEvents > 0 && this.inFlightEvents + events > this.limits.inFlightEventsMax) break;
-        taken += batch.length;
-        void this.propose(packageName, batch, events);
+        line.head = end;
+        proposed = true;
+        void this.propose(packageName, batch, events, nowMs);
       }
-      if (taken === 0) continue; // no room: it keeps its place in the line
+      if (line.head === line.items.length) {
+        this.waiting.delete(packageName);
+        continue;
+      }
+      if (!proposed) return; // no room: it keeps its place at the front
       this.waiting.delete(packageName);
-      if (taken < queue.length) this.waiting.set(packageName, queue.slice(taken)); // to the back of the line
+      this.waiting.set(packageName, line); // to the back of the line
+      if (line.head >= lineCompactAtItems && line.head * 2 >= line.items.length) {
+        line.items.splice(0, line.head);
+        line.head = 0;
+      }
     }
   }
 
-  private async propose(packageName: string, batch: readonly Waiting[], events: number): Promise<void> {
-    const { state, nowMs } = this.deps;
+  /** Where the next entry from this line ends: consecutive requests within the entry limits, at least one. */
+  private batchEnd(line: Line): number {
+    let events = 0;
+    let bytes = 0;
+    let end = line.head;
+    for (; end < line.items.length; end++) {
+      const w = line.items[end]!;
+      const fits = events + w.segment.events.length <= this.limits.eventsPerEntryMax && bytes + w.bytes <= this.limits.bytesPerEntryMax;
+      if (!fits && end > line.head) break;
+      events += w.segment.events.length;
+      bytes += w.bytes;
+    }
+    assert(end > line.head, "an entry carries at least one request");
+    return end;
+  }
+
+  /** Requests that waited for room as long as the group would wait for an answer: refused, never proposed (503, retry). */
+  private expire(line: Line, nowMs: number): void {
+    let expired = 0;
+    while (line.head + expired < line.items.length && nowMs - line.items[line.head + expired]!.enqueuedAtMs >= this.limits.waitingMsMax) expired++;
+    if (expired > 0) this.reject(line, expired, new ProposalDroppedError(`waited ${this.limits.waitingMsMax} ms for room among this node's entries in flight; never proposed, retry`));
+  }
+
+  /** Rejects the first `count` requests not yet proposed and takes them off the line. */
+  private reject(line: Line, count: number, error: Error): void {
+    for (let i = line.head; i < line.head + count; i++) {
+      const w = line.items[i]!;
+      this.waitingRequests--;
+      this.waitingBytes -= w.bytes;
+      w.reject(error);
+    }
+    line.head += count;
+    assert(this.waitingRequests >= 0 && this.waitingBytes >= 0, "a request leaves the waiting line once");
+  }
+
+  private async propose(packageName: string, batch: readonly Waiting[], events: number, nowMs: number): Promise<void> {
+    const { state } = this.deps;
     this.entries++;
     this.inFlightEvents += events;
     for (const w of batch) {
@@ -129,7 +202,7 @@ export class AcceptQueue {
     try {
       const group = this.deps.group();
       if (group === null) throw new NotLeaderError(null);
-      const data = encodeCommand({ kind: "outbox", op: { op: "accept-batch", batch: { package: packageName, atMs: nowMs(), segments: batch.map((w) => w.segment) } } });
+      const data = encodeCommand({ kind: "outbox", op: { op: "accept-batch", batch: { package: packageName, atMs: nowMs, segments: batch.map((w) => w.segment) } } });
       const { index, result } = await group.propose(data);
       if (!result.ok) {
         const notDeployed = result.error.includes("not deployed");
@@ -159,26 +232,4 @@ function eventsOf(batch: readonly Waiting[]): number {
   let events = 0;
   for (const w of batch) events += w.segment.events.length;
   return events;
-}
-
-/** Consecutive runs within the entry limits; a request larger than them goes alone. */
-function slices(queue: readonly Waiting[]): Waiting[][] {
-  const out: Waiting[][] = [];
-  let current: Waiting[] = [];
-  let events = 0;
-  let bytes = 0;
-  for (const w of queue) {
-    const fits = events + w.segment.events.length <= acceptBatching.eventsPerEntryMax && bytes + w.bytes <= acceptBatching.bytesPerEntryMax;
-    if (!fits && current.length > 0) {
-      out.push(current);
-      current = [];
-      events = 0;
-      bytes = 0;
-    }
-    current.push(w);
-    events += w.segment.events.length;
-    bytes += w.bytes;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
 }

@@ -10,6 +10,7 @@ import { emptyOprEvent } from "../../../server/connector/events/event-record.ts"
 import { encodeCommand } from "../../../server/state/command-codec.ts";
 import { NotLeaderError, ProposalDroppedError } from "../../../server/node/driver-errors.ts";
 import { cleanupAll } from "../../support/node-process.ts";
+import { acceptBatching } from "../../../server/constants.ts";
 
 afterAll(cleanupAll);
 let net: Network | null = null;
@@ -29,9 +30,15 @@ async function deployed(): Promise<{ leader: TestNode; follower: TestNode }> {
   const model = {
     apiVersion: "opsconn/v1",
     connectedServer: { name: "ha", nodes: ["a", "b", "c"].map((id) => ({ id, fqdn: `${id}:1` })) },
-    policies: [{ name: "l", type: "event-listener", path: "x", inputFormat: "json" }],
-    packages: [{ name: "pkg", policies: ["l"] }],
-    aspects: [{ name: "asp", ciType: "Running Software", packages: ["pkg"] }],
+    policies: [
+      { name: "l", type: "event-listener", path: "x", inputFormat: "json" },
+      { name: "l2", type: "event-listener", path: "y", inputFormat: "json" },
+    ],
+    packages: [
+      { name: "pkg", policies: ["l"] },
+      { name: "pkg2", policies: ["l2"] },
+    ],
+    aspects: [{ name: "asp", ciType: "Running Software", packages: ["pkg", "pkg2"] }],
     templates: [{ name: "t", ciType: "Operations Connector System", aspects: ["asp"] }],
   };
   for (const id of ["a", "b", "c"]) await leader.group!.propose(encodeCommand({ kind: "member-set", nodeId: id, address: `${id}:1` }));
@@ -66,14 +73,14 @@ test("a package not deployed refuses every request of the entry; no group is 'no
   const outcomes = await Promise.all([queue.submit("nope", segment(["a"])), queue.submit("nope", segment(["b"]))]);
   expect(outcomes.map((o) => !o.ok && "notDeployed" in o)).toEqual([true, true]);
   const stopped = new AcceptQueue({ group: () => null, state: leader.state, nowMs: () => 1_000 });
-  expect(stopped.submit("pkg", segment(["a"]))).rejects.toBeInstanceOf(NotLeaderError);
+  await expect(stopped.submit("pkg", segment(["a"]))).rejects.toBeInstanceOf(NotLeaderError);
 }, 20_000);
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 test("past the in-flight bound, requests of later turns wait and then share one entry; past the waiting bound one is refused (503, retry) and nothing else changes", async () => {
   const { leader } = await deployed();
-  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => 1_000, limits: { inFlightEventsMax: 4, waitingBytesMax: 200 } });
+  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => 1_000, limits: { ...acceptBatching, inFlightEventsMax: 4, waitingBytesMax: 200 } });
   // The leader cut off: its entry cannot commit, so what comes next must wait for room.
   net!.isolate(leader.id);
   const first = queue.submit("pkg", segment(["a1", "a2", "a3", "a4", "a5", "a6"])); // over the bound, but alone: it goes
@@ -101,4 +108,54 @@ test("past the in-flight bound, requests of later turns wait and then share one 
   } else {
     expect([b!.status, c!.status]).toEqual(["rejected", "rejected"]);
   }
+}, 30_000);
+
+test("a request that waited past waitingMsMax for room is refused (503, never proposed); stop() refuses what waits and what comes", async () => {
+  const { leader } = await deployed();
+  let nowMs = 1_000;
+  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => nowMs, limits: { ...acceptBatching, inFlightEventsMax: 1, waitingMsMax: 5_000 } });
+  net!.isolate(leader.id);
+  const first = queue.submit("pkg", segment(["a"]));
+  await nextTurn();
+  const late = queue.submit("pkg", segment(["late"]));
+  await nextTurn();
+  expect(queue.stats()).toMatchObject({ entries: 1, inFlightEvents: 1, waitingRequests: 1 });
+  nowMs += 5_000;
+  net!.heal();
+  await Promise.allSettled([first]);
+  await expect(late).rejects.toThrow("never proposed");
+  expect(queue.stats()).toMatchObject({ entries: 1, inFlightEvents: 0, waitingRequests: 0, waitingBytes: 0 });
+
+  net!.isolate(leader.id);
+  const second = queue.submit("pkg", segment(["b"]));
+  await nextTurn();
+  const waiting = queue.submit("pkg", segment(["c"]));
+  await nextTurn();
+  queue.stop();
+  await expect(waiting).rejects.toBeInstanceOf(NotLeaderError);
+  await expect(queue.submit("pkg", segment(["d"]))).rejects.toBeInstanceOf(NotLeaderError);
+  expect(queue.stats()).toMatchObject({ waitingRequests: 0, waitingBytes: 0 });
+  net!.heal();
+  await Promise.allSettled([second]);
+  expect(queue.stats()).toMatchObject({ entries: 2, inFlightEvents: 0 });
+}, 30_000);
+
+test("packages take strict turns: one with no room holds the front, so a busy package cannot pass it while the bound stays full", async () => {
+  const { leader } = await deployed();
+  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => 1_000, limits: { ...acceptBatching, inFlightEventsMax: 3 } });
+  net!.isolate(leader.id);
+  const first = queue.submit("pkg2", segment(["a"]));
+  await nextTurn();
+  // pkg's 3 events do not fit beside the 1 in flight; pkg2's next one would, but pkg is ahead of it.
+  const big = queue.submit("pkg", segment(["b1", "b2", "b3"]));
+  await nextTurn();
+  const small = queue.submit("pkg2", segment(["c"]));
+  await nextTurn();
+  expect(queue.stats()).toMatchObject({ entries: 1, inFlightEvents: 1, waitingRequests: 2 });
+  net!.heal();
+  const [, bigOutcome, smallOutcome] = await Promise.all([first, big, small]);
+  // pkg went first once room freed, then pkg2: entry indexes in that order.
+  const entryOf = (outcome: AcceptOutcome) => Number(idsOf(outcome)[0]!.split(".")[0]);
+  expect(entryOf(bigOutcome)).toBeLessThan(entryOf(smallOutcome));
+  expect(queue.stats()).toMatchObject({ entries: 3, inFlightEvents: 0, waitingRequests: 0 });
 }, 30_000);

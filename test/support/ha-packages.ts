@@ -1,9 +1,10 @@
 /**
- * @module HA pull packages observed from outside, for the multi-process package tests and the
- * takeover benchmark: an HTTP source on 127.0.0.1 that records every poll with the polling node,
- * package and epoch (the runner's request headers), the model that deploys one pull package per
- * name against it, and a bounded wait for the group to agree on one holder per package. Who acted
- * and when is read from the polls, never from the nodes' own claims alone.
+ * @module HA packages observed from outside, for the multi-process tests and the takeover
+ * benchmark: which node holds a package (from the nodes' status), bounded waits for a holder or for
+ * the group to agree on one holder per package, and for pull packages an HTTP source on 127.0.0.1
+ * that records every poll with the polling node, package and epoch (the runner's request headers),
+ * with the model that deploys one pull package per name against it. Who acted and when is read
+ * from the polls, never from the nodes' own claims alone.
  */
 import type { Server } from "bun";
 import type { Cluster } from "./cluster.ts";
@@ -82,6 +83,24 @@ export async function until<T>(what: string, timeoutMs: number, check: () => Pro
 export async function packagesOn(url: string): Promise<PackageView[]> {
   const response = await fetch(`${url}/api/v1/status`, { signal: AbortSignal.timeout(statusRequestTimeoutMs) }).catch(() => null);
   return response?.ok ? (((await response.json()) as { packages?: PackageView[] }).packages ?? []) : [];
+}
+
+/**
+ * A running node that says it runs `pkg` (activeHere), or null. During a handover two may say so
+ * for a moment (the old lease not yet lapsed on its node): this returns the first.
+ */
+export async function holderOf(group: Cluster, pkg: string): Promise<string | null> {
+  for (const node of group.running()) if ((await packagesOn(node.url)).some((p) => p.name === pkg && p.activeHere)) return node.id;
+  return null;
+}
+
+/**
+ * After a deployment: waits until every running node has applied it and one node runs `pkg`, so
+ * a test's first request to any node finds the listener. Fails past the bound.
+ */
+export async function waitForHolder(group: Cluster, pkg: string, timeoutMs = 10_000): Promise<string> {
+  await group.waitForCaughtUp(timeoutMs);
+  return until(`a node running ${pkg}`, timeoutMs, () => holderOf(group, pkg));
 }
 
 /** The holder of every package once each is active on exactly that node, as every node agrees. */

@@ -42,6 +42,11 @@ export function chunkEvents(chunk: Chunk): number {
   return chunk.starts.length - 1;
 }
 
+/** Where in the chunk the events after `seq` begin (0 when the chunk starts after it). */
+export function chunkIndexAfter(chunk: Chunk, seq: number): number {
+  return Math.max(0, seq + 1 - chunk.firstSeq);
+}
+
 /** Bytes of events [from, to) of the chunk. */
 export function chunkBytes(chunk: Chunk, from: number, to: number): number {
   return chunk.starts[to]! - chunk.starts[from]!;

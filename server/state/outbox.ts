@@ -38,6 +38,7 @@ import {
   chunkBytes,
   chunkEventBytes,
   chunkEventId,
+  chunkIndexAfter,
   chunkEvents,
   deleteDeadLetters,
   deleteKeysBefore,
@@ -225,7 +226,7 @@ export class Outbox {
     let drop = 0;
     let delivered = 0;
     for (const chunk of box.chunks) {
-      const from = Math.max(0, box.cursor + 1 - chunk.firstSeq);
+      const from = chunkIndexAfter(chunk, box.cursor);
       const to = Math.min(chunkEvents(chunk), through + 1 - chunk.firstSeq);
       if (to <= 0) break;
       box.bytes -= chunkBytes(chunk, from, to);
@@ -367,7 +368,7 @@ export class Outbox {
     for (const chunk of box.chunks) {
       const count = chunkEvents(chunk);
       if (chunk.firstSeq + count - 1 <= after) continue;
-      for (let i = Math.max(0, after + 1 - chunk.firstSeq); i < count; i++) {
+      for (let i = chunkIndexAfter(chunk, after); i < count; i++) {
         const event = chunkEventBytes(chunk, i);
         bytes += event.length;
         if (out.length > 0 && bytes > bytesMax) return out;
@@ -445,7 +446,7 @@ export class Outbox {
       const rows: SqlValue[] = [];
       const runs: Run[] = [];
       for (const chunk of box.unwritten) {
-        const from = Math.max(0, box.cursor + 1 - chunk.firstSeq);
+        const from = chunkIndexAfter(chunk, box.cursor);
         const count = chunkEvents(chunk);
         if (from >= count) continue;
         if (chunk.index <= rowsThrough) {
@@ -556,7 +557,7 @@ export class Outbox {
         if (chunk.firstSeq + count - 1 <= box.cursor) continue;
         const expected = box.chunks.length === 0 ? box.cursor + 1 : box.chunks.at(-1)!.firstSeq + chunkEvents(box.chunks.at(-1)!);
         assert(chunk.firstSeq === expected || (box.chunks.length === 0 && chunk.firstSeq < expected), () => `outbox ${name}: events from ${chunk.firstSeq} where ${expected} comes next (each event is stored once, as a row or in a run, without gaps)`);
-        const from = Math.max(0, box.cursor + 1 - chunk.firstSeq);
+        const from = chunkIndexAfter(chunk, box.cursor);
         box.chunks.push(chunk);
         held += count - from;
         box.bytes += chunkBytes(chunk, from, count);
@@ -591,7 +592,7 @@ export class Outbox {
   /** Every event after the cursor, in order (for snapshots: not on a hot path). */
   private held(box: PackageOutbox): HeldEvent[] {
     const out: HeldEvent[] = [];
-    for (const chunk of box.chunks) for (let i = Math.max(0, box.cursor + 1 - chunk.firstSeq); i < chunkEvents(chunk); i++) out.push(heldEvent(chunk, i));
+    for (const chunk of box.chunks) for (let i = chunkIndexAfter(chunk, box.cursor); i < chunkEvents(chunk); i++) out.push(heldEvent(chunk, i));
     return out;
   }
 

@@ -109,7 +109,7 @@ export class AcceptQueue {
   /** Refuses what waits (never proposed: 503, retry) and whatever comes; entries in flight settle with the group. */
   stop(): void {
     this.stopped = true;
-    for (const line of this.waiting.values()) this.reject(line, line.items.length, new NotLeaderError(null));
+    for (const line of this.waiting.values()) this.reject(line, line.items.length - line.head, new NotLeaderError(null));
     this.waiting.clear();
     assert(this.waitingRequests === 0 && this.waitingBytes === 0, "nothing waits after stop");
   }
@@ -133,10 +133,9 @@ export class AcceptQueue {
       this.expire(line, nowMs);
       let proposed = false;
       while (line.head < line.items.length) {
-        const end = this.batchEnd(line);
-        const batch = line.items.slice(line.head, end);
-        const events = eventsOf(batch);
+        const { end, events } = this.nextBatch(line);
         if (this.inFlightEvents > 0 && this.inFlightEvents + events > this.limits.inFlightEventsMax) break;
+        const batch = line.items.slice(line.head, end);
         line.head = end;
         proposed = true;
         void this.propose(packageName, batch, events, nowMs);
@@ -155,8 +154,8 @@ export class AcceptQueue {
     }
   }
 
-  /** Where the next entry from this line ends: consecutive requests within the entry limits, at least one. */
-  private batchEnd(line: Line): number {
+  /** The next entry from this line: consecutive requests within the entry limits, at least one; where it ends and its events. */
+  private nextBatch(line: Line): { end: number; events: number } {
     let events = 0;
     let bytes = 0;
     let end = line.head;
@@ -168,10 +167,10 @@ export class AcceptQueue {
       bytes += w.bytes;
     }
     assert(end > line.head, "an entry carries at least one request");
-    return end;
+    return { end, events };
   }
 
-  /** Requests that waited for room as long as the group would wait for an answer: refused, never proposed (503, retry). */
+  /** Requests that waited for room past waitingMsMax: refused, never proposed (503, retry). */
   private expire(line: Line, nowMs: number): void {
     let expired = 0;
     while (line.head + expired < line.items.length && nowMs - line.items[line.head + expired]!.enqueuedAtMs >= this.limits.waitingMsMax) expired++;
@@ -180,13 +179,19 @@ export class AcceptQueue {
 
   /** Rejects the first `count` requests not yet proposed and takes them off the line. */
   private reject(line: Line, count: number, error: Error): void {
-    for (let i = line.head; i < line.head + count; i++) {
-      const w = line.items[i]!;
+    assert(count >= 0 && line.head + count <= line.items.length, "only requests on the line are refused");
+    const refused = line.items.slice(line.head, line.head + count);
+    line.head += count;
+    this.leave(refused);
+    for (const w of refused) w.reject(error);
+  }
+
+  /** Requests leave the waiting line (proposed or refused), once each. */
+  private leave(requests: readonly Waiting[]): void {
+    for (const w of requests) {
       this.waitingRequests--;
       this.waitingBytes -= w.bytes;
-      w.reject(error);
     }
-    line.head += count;
     assert(this.waitingRequests >= 0 && this.waitingBytes >= 0, "a request leaves the waiting line once");
   }
 
@@ -194,11 +199,7 @@ export class AcceptQueue {
     const { state } = this.deps;
     this.entries++;
     this.inFlightEvents += events;
-    for (const w of batch) {
-      this.waitingRequests--;
-      this.waitingBytes -= w.bytes;
-    }
-    assert(this.waitingRequests >= 0 && this.waitingBytes >= 0, "a request leaves the waiting line once");
+    this.leave(batch);
     try {
       const group = this.deps.group();
       if (group === null) throw new NotLeaderError(null);
@@ -226,10 +227,4 @@ export class AcceptQueue {
       if (this.waiting.size > 0) this.scheduleFlush();
     }
   }
-}
-
-function eventsOf(batch: readonly Waiting[]): number {
-  let events = 0;
-  for (const w of batch) events += w.segment.events.length;
-  return events;
 }

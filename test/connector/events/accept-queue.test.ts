@@ -113,7 +113,7 @@ test("past the in-flight bound, requests of later turns wait and then share one 
 test("a request that waited past waitingMsMax for room is refused (503, never proposed); stop() refuses what waits and what comes", async () => {
   const { leader } = await deployed();
   let nowMs = 1_000;
-  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => nowMs, limits: { ...acceptBatching, inFlightEventsMax: 1, waitingMsMax: 5_000 } });
+  const queue = new AcceptQueue({ group: () => leader.group, state: leader.state, nowMs: () => nowMs, limits: { ...acceptBatching, eventsPerEntryMax: 1, inFlightEventsMax: 1, waitingMsMax: 5_000 } });
   net!.isolate(leader.id);
   const first = queue.submit("pkg", segment(["a"]));
   await nextTurn();
@@ -127,10 +127,11 @@ test("a request that waited past waitingMsMax for room is refused (503, never pr
   expect(queue.stats()).toMatchObject({ entries: 1, inFlightEvents: 0, waitingRequests: 0, waitingBytes: 0 });
 
   net!.isolate(leader.id);
+  // One turn, one line: one event per entry, so "b" goes and "c" stays behind it on the same line.
   const second = queue.submit("pkg", segment(["b"]));
-  await nextTurn();
   const waiting = queue.submit("pkg", segment(["c"]));
   await nextTurn();
+  expect(queue.stats()).toMatchObject({ entries: 2, inFlightEvents: 1, waitingRequests: 1 });
   queue.stop();
   await expect(waiting).rejects.toBeInstanceOf(NotLeaderError);
   await expect(queue.submit("pkg", segment(["d"]))).rejects.toBeInstanceOf(NotLeaderError);
